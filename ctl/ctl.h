@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * ctl.h: pointctl's subcommands.  Each subcommand is a function
+ * `int ctl_NAME(int argc, char **argv)` in ctl/ctl_*.c, listed in the table in
+ * ctl/main.c.  argv[0] is the subcommand name.  Results go to stdout,
+ * diagnostics to stderr.  Return CTL_OK, CTL_FAIL or CTL_USAGE (the exit
+ * status).
+ */
+#ifndef CTL_CTL_H
+#define CTL_CTL_H
+
+enum {
+	CTL_OK = 0,    /* success */
+	CTL_FAIL = 1,  /* the command failed */
+	CTL_USAGE = 2, /* bad arguments */
+};
+
+typedef int ctl_fn(int argc, char **argv);
+
+struct ctl_cmd {
+	const char *name;  /* subcommand word */
+	ctl_fn *fn;        /* implementation */
+	const char *usage; /* arguments, after the name */
+	const char *help;  /* one line */
+};
+
+/* Print "usage: pointctl NAME USAGE" for the named subcommand; returns 2. */
+int ctl_usage(const char *name);
+
+#endif

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * main.c: pointctl's entry point.  One table lists every subcommand; it
+ * drives dispatch, `pointctl help`, and tests/check-docs.sh (every row must
+ * appear in man/pointctl.1).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+/* clang-format off */
+static const struct ctl_cmd cmds[] = {
+	{ "help", cmd_help, "", "list the subcommands" },
+	{ "version", cmd_version, "", "print the version" },
+};
+/* clang-format on */
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+int
+ctl_usage(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++) {
+		if (strcmp(cmds[i].name, name) == 0) {
+			fprintf(stderr, "usage: pointctl %s %s\n", cmds[i].name,
+			        cmds[i].usage);
+			return CTL_USAGE;
+		}
+	}
+	fprintf(stderr, "usage: pointctl command [arguments]\n");
+	return CTL_USAGE;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+	size_t i;
+
+	(void)argc;
+	(void)argv;
+	printf("usage: pointctl command [arguments]\n\ncommands:\n");
+	for (i = 0; i < NCMDS; i++)
+		printf("  %-12s %s\n", cmds[i].name, cmds[i].help);
+	printf("\nSee pointctl(1).\n");
+	return CTL_OK;
+}
+
+static int
+cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("pointctl %s\n", PACKAGE_VERSION);
+	return CTL_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		cmd_help(0, NULL);
+		return CTL_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		return cmd_help(0, NULL);
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(0, NULL);
+	for (i = 0; i < NCMDS; i++) {
+		if (strcmp(cmds[i].name, argv[1]) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "pointctl: unknown command '%s' (try pointctl help)\n",
+	        argv[1]);
+	return CTL_USAGE;
+}
