@@ -27,4 +27,8 @@ struct ctl_cmd {
 /* Print "usage: pointctl NAME USAGE" for the named subcommand; returns 2. */
 int ctl_usage(const char *name);
 
+/* ctl_tok.c: JSON lines of text -> ids, and ids -> text. */
+int ctl_tokenize(int argc, char **argv);
+int ctl_detokenize(int argc, char **argv);
+
 #endif

@@ -18,6 +18,8 @@ static int cmd_version(int argc, char **argv);
 static const struct ctl_cmd cmds[] = {
 	{ "help", cmd_help, "", "list the subcommands" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "tokenize", ctl_tokenize, "--tokenizer path", "encode JSON lines of text to token ids" },
+	{ "detokenize", ctl_detokenize, "--tokenizer path", "decode JSON lines of token ids to text" },
 };
 /* clang-format on */
 
