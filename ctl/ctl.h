@@ -31,4 +31,10 @@ int ctl_usage(const char *name);
 int ctl_tokenize(int argc, char **argv);
 int ctl_detokenize(int argc, char **argv);
 
+/* ctl_store.c: the session log (store/): list, show, export, import. */
+int ctl_sessions(int argc, char **argv);
+int ctl_show(int argc, char **argv);
+int ctl_export(int argc, char **argv);
+int ctl_import(int argc, char **argv);
+
 #endif

@@ -11,6 +11,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/queue.h"
+#include "util/sha256.h"
 #include "util/str.h"
 
 START_TEST(test_buf_frees_itself_past_cap)
@@ -114,6 +115,44 @@ START_TEST(test_queue_is_fifo_across_threads)
 }
 END_TEST
 
+START_TEST(test_sha256_known_vectors)
+{
+	char hex[SHA256_HEX_LEN];
+	struct sha256 c;
+	uint8_t d[SHA256_LEN], d2[SHA256_LEN];
+	static const char million_a[] =
+	    "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+	char block[1001];
+	int i;
+
+	sha256_hex("", 0, hex);
+	ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+	                      "27ae41e4649b934ca495991b7852b855");
+	sha256_hex("abc", 3, hex);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223"
+	                      "b00361a396177a9cb410ff61f20015ad");
+	/* One million 'a' fed in uneven pieces equals the standard vector. */
+	memset(block, 'a', sizeof(block));
+	sha256_init(&c);
+	for (i = 0; i < 1000; i++)
+		sha256_update(&c, block, i % 2 == 0 ? 999 : 1001);
+	sha256_final(&c, d);
+	{
+		char h2[SHA256_HEX_LEN];
+		static const char *digits = "0123456789abcdef";
+
+		for (i = 0; i < SHA256_LEN; i++) {
+			h2[2 * i] = digits[d[i] >> 4];
+			h2[2 * i + 1] = digits[d[i] & 15];
+		}
+		h2[2 * SHA256_LEN] = '\0';
+		ck_assert_str_eq(h2, million_a);
+	}
+	sha256("abc", 3, d2);
+	ck_assert_uint_eq(d2[0], 0xba);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -128,6 +167,7 @@ main(void)
 	tcase_add_test(tc, test_str_copy_truncates);
 	tcase_add_test(tc, test_err_set_and_prefix);
 	tcase_add_test(tc, test_queue_is_fifo_across_threads);
+	tcase_add_test(tc, test_sha256_known_vectors);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
