@@ -31,6 +31,9 @@ int ctl_usage(const char *name);
 int ctl_tokenize(int argc, char **argv);
 int ctl_detokenize(int argc, char **argv);
 
+/* ctl_text.c: where targets named by their text are, from Tesseract. */
+int ctl_locate(int argc, char **argv);
+
 /* ctl_store.c: the session log (store/): list, show, export, import. */
 int ctl_sessions(int argc, char **argv);
 int ctl_show(int argc, char **argv);

@@ -20,6 +20,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "version", cmd_version, "", "print the version" },
 	{ "tokenize", ctl_tokenize, "--tokenizer path", "encode JSON lines of text to token ids" },
 	{ "detokenize", ctl_detokenize, "--tokenizer path", "decode JSON lines of token ids to text" },
+	{ "locate", ctl_locate, "[--json] [--max-points n] [--lang lang] [--threads n] image target ...", "find targets named by their visible text (OCR)" },
 	{ "sessions", ctl_sessions, "[--database path] [--since time] [--json]", "list the recorded sessions" },
 	{ "show", ctl_show, "[--database path] [--json] session", "print a session's requests, answers and timings" },
 	{ "export", ctl_export, "[--database path] -o file session", "write one session to a standalone file" },

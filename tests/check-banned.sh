@@ -5,7 +5,7 @@
 root=${1:-${top_srcdir:-.}}
 cd "$root" || exit 99
 re='(^|[^A-Za-z0-9_.>])(strcpy|strcat|sprintf|vsprintf|gets|strtok|strncpy|atoi|atol|atof|alloca|system|popen|rand)[[:space:]]*\('
-hits=$(find util image model protocol store agent daemon ctl tests bench \
+hits=$(find util image text model protocol store agent daemon ctl tests bench \
     -name '*.[ch]' 2>/dev/null | sort | xargs -r grep -nE "$re" |
     grep -v 'check-banned: allow')
 if [ -n "$hits" ]; then

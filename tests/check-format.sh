@@ -8,7 +8,7 @@ if ! command -v "$cf" >/dev/null 2>&1; then
 	echo "check-format: $cf not found (apt-get install clang-format-14)"
 	exit 1
 fi
-files=$(find util image model protocol store agent daemon ctl tests bench \
+files=$(find util image text model protocol store agent daemon ctl tests bench \
     -name '*.[ch]' 2>/dev/null | grep -v '_table\.h$' | sort)
 if ! $cf --dry-run -Werror $files 2>"${TMPDIR:-/tmp}/cf.$$"; then
 	grep "error:" "${TMPDIR:-/tmp}/cf.$$" | head -40

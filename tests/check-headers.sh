@@ -10,7 +10,7 @@ build=$(cd "$OLDPWD" && cd "$build" && pwd)
 : "${CC:=cc}"
 fail=0
 n=0
-for h in $(find util image model protocol store agent daemon ctl tests/tools \
+for h in $(find util image text model protocol store agent daemon ctl tests/tools \
     -name '*.h' 2>/dev/null | sort); do
 	n=$((n + 1))
 	if ! printf '#include "config.h"\n#include "%s"\n#include "%s"\n' "$h" "$h" |

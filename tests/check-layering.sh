@@ -14,12 +14,13 @@ mods() {
 	case $1 in
 	util) echo "" ;;
 	image) echo "util" ;;
+	text) echo "util" ;;
 	model) echo "util" ;;
 	protocol) echo "util" ;;
 	store) echo "util" ;;
 	agent) echo "protocol image util agent" ;;
-	daemon) echo "util image model protocol store" ;;
-	ctl) echo "util image model protocol store" ;;
+	daemon) echo "util image text model protocol store" ;;
+	ctl) echo "util image text model protocol store" ;;
 	esac
 }
 
@@ -28,6 +29,7 @@ libs() {
 	case $1 in
 	util/*) echo "" ;;
 	image/*) echo "png.h turbojpeg.h" ;;
+	text/*) echo "tesseract/capi.h leptonica/allheaders.h" ;;
 	model/*) echo "jansson.h pcre2.h" ;;
 	protocol/*) echo "jansson.h" ;;
 	store/*) echo "sqlite3.h" ;;
@@ -37,10 +39,10 @@ libs() {
 	ctl/*) echo "jansson.h libwebsockets.h curl/curl.h sqlite3.h" ;;
 	esac
 }
-known="png.h turbojpeg.h jansson.h pcre2.h sqlite3.h libwebsockets.h curl/curl.h check.h cmocka.h"
+known="png.h turbojpeg.h jansson.h pcre2.h sqlite3.h libwebsockets.h curl/curl.h check.h cmocka.h tesseract/capi.h leptonica/allheaders.h"
 
 out=$(mktemp) || exit 99
-for mod in util image model protocol store agent daemon ctl; do
+for mod in util image text model protocol store agent daemon ctl; do
 	[ -d "$mod" ] || continue
 	find "$mod" -name '*.[ch]' | sort | while IFS= read -r f; do
 		okm=$(mods "$mod")

@@ -7,7 +7,7 @@
 src=${top_srcdir:-.}
 tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
-for d in util image model protocol store agent daemon ctl; do
+for d in util image text model protocol store agent daemon ctl; do
 	[ -d "$src/$d" ] && cp -R "$src/$d" "$tmp/"
 done
 mkdir -p "$tmp/model" "$tmp/daemon"
