@@ -40,4 +40,11 @@ int ctl_show(int argc, char **argv);
 int ctl_export(int argc, char **argv);
 int ctl_import(int argc, char **argv);
 
+/* ctl_run.c: run the Molmo engine once (run), or point at a target. */
+int ctl_run(int argc, char **argv);
+int ctl_point(int argc, char **argv);
+
+/* ctl_prep.c: preprocessing only, dumped as golden-style arrays. */
+int ctl_preprocess(int argc, char **argv);
+
 #endif

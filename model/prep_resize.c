@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * prep_resize.c: the two antialiased bilinear resizes of the Molmo
+ * reference processors, reproduced in float32 operation by operation
+ * (docs/molmo-v1.md section 4.4; shared/golden/README.md "Preprocessing
+ * goldens").
+ *
+ * TF (Molmo-7B-D/7B-O/72B): tf.image.resize(bilinear, antialias=True) is
+ * ScaleAndTranslate with a triangle kernel (tensorflow
+ * core/kernels/image/scale_and_translate_op.cc).  Per axis:
+ * scale = f32(out)/f32(in), inv = f32(1/scale), ks = max(inv, 1); output o
+ * samples at s = (o + 0.5f) * inv, taps ceil(s - ks - 0.5) ..
+ * floor(s + ks - 0.5) clamped to the image, w = max(0, 1 - |(j + 0.5f - s) *
+ * f32(1/ks)|), each multiplied by f32(1/sum) as TF does (the golden README
+ * writes these as divisions; the reciprocals are what match the goldens bit
+ * for bit).  Rows (height) first into a float buffer, then columns.
+ *
+ * TORCH (MolmoE): torchvision Resize(bilinear, antialias=True) on a float32
+ * CHW tensor runs ATen's separable AA kernel (UpSampleKernel.cpp,
+ * HelperInterpLinear, the Pillow-style support): scale = f32(in)/f32(out),
+ * support = max(scale, 1), center = f32(scale * (o + 0.5)) with the double
+ * promotions the C++ source has, xmin = trunc(center - support + 0.5), the
+ * weights filter((j + xmin - center + 0.5) * invscale) normalised by their
+ * float sum.  Columns (width) first, then rows.
+ *
+ * Both accumulate each output in float32 in ascending source order, the
+ * first product being the initial value, then clip to [0, 1] and apply the
+ * CLIP normalisation (v - mean) / std.
+ */
+#include "config.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/prep_impl.h"
+#include "util/err.h"
+
+static int
+axis_alloc(struct prep_axis *a, int n_out, struct err *e)
+{
+	int *s, *l, *ps;
+
+	if ((size_t)n_out <= a->cap)
+		return 0;
+	s = realloc(a->start, (size_t)n_out * sizeof(int));
+	if (s == NULL)
+		return err_set(e, "preprocess: out of memory");
+	a->start = s;
+	l = realloc(a->len, (size_t)n_out * sizeof(int));
+	if (l == NULL)
+		return err_set(e, "preprocess: out of memory");
+	a->len = l;
+	ps = realloc(a->pstart, (size_t)n_out * sizeof(int));
+	if (ps == NULL)
+		return err_set(e, "preprocess: out of memory");
+	a->pstart = ps;
+	a->cap = (size_t)n_out;
+	return 0;
+}
+
+static int
+weights_alloc(struct prep_axis *a, struct err *e)
+{
+	size_t n = (size_t)a->n_out * (size_t)a->taps;
+	float *w;
+
+	if (n <= a->wcap)
+		return 0;
+	w = realloc(a->w, n * sizeof(float));
+	if (w == NULL)
+		return err_set(e, "preprocess: out of memory");
+	a->w = w;
+	w = realloc(a->pw, n * sizeof(float));
+	if (w == NULL)
+		return err_set(e, "preprocess: out of memory");
+	a->pw = w;
+	a->wcap = n;
+	return 0;
+}
+
+/* Fill pstart/pw from start/len/w (see struct prep_axis). */
+static void
+pad_spans(struct prep_axis *a)
+{
+	int o, lead, k, t = a->taps;
+	float *pw;
+
+	for (o = 0; o < a->n_out; o++) {
+		a->pstart[o] = a->start[o];
+		if (a->pstart[o] > a->n_in - t)
+			a->pstart[o] = a->n_in - t;
+		lead = a->start[o] - a->pstart[o];
+		pw = a->pw + (size_t)o * t;
+		for (k = 0; k < t; k++)
+			pw[k] = 0.0f;
+		for (k = 0; k < a->len[o]; k++)
+			pw[lead + k] = a->w[(size_t)o * t + k];
+	}
+}
+
+/* ---- TensorFlow ScaleAndTranslate spans ---- */
+
+static void
+tf_span(int n_in, float inv, float ks, int o, int *start, int *len)
+{
+	float s = ((float)o + 0.5f) * inv;
+	long a, b;
+
+	if (s < 0.0f || s > (float)n_in) {
+		/* TF adds an empty span when sampling outside the image. */
+		*start = 0;
+		*len = 0;
+		return;
+	}
+	a = (long)ceilf(s - ks - 0.5f);
+	b = (long)floorf(s + ks - 0.5f);
+	a = a < 0 ? 0 : a > n_in - 1 ? n_in - 1 : a;
+	b = b < 0 ? 0 : b > n_in - 1 ? n_in - 1 : b;
+	*start = (int)a;
+	*len = (int)(b + 1 - a);
+}
+
+static void
+tf_weights(int n_in, float inv, float ks, int o, float *w)
+{
+	float s = ((float)o + 0.5f) * inv, sum = 0.0f, x, rsum;
+	float rks = 1.0f / ks; /* one_over_kernel_scale */
+	int start, len, k;
+
+	tf_span(n_in, inv, ks, o, &start, &len);
+	for (k = 0; k < len; k++) {
+		x = fabsf(((float)(start + k) + 0.5f - s) * rks);
+		w[k] = x < 1.0f ? 1.0f - x : 0.0f;
+		sum += w[k];
+	}
+	/* TF multiplies by the reciprocal of the sum (and skips tiny sums);
+	 * dividing instead changes the last bit of ~1/3 of the pixels. */
+	if (fabsf(sum) >= 1000.0f * FLT_MIN) {
+		rsum = 1.0f / sum;
+		for (k = 0; k < len; k++)
+			w[k] *= rsum;
+	}
+}
+
+/* ---- ATen antialiased bilinear ---- */
+
+static float
+aa_filter(float x)
+{
+	if (x < 0.0f)
+		x = -x;
+	if (x < 1.0f)
+		return (float)(1.0 - (double)x);
+	return 0.0f;
+}
+
+struct torch_axis {
+	float scale, support, invscale;
+};
+
+static struct torch_axis
+torch_axis(int n_in, int n_out)
+{
+	struct torch_axis t;
+
+	/* area_pixel_compute_scale<float>: input_size / output_size */
+	t.scale = (float)n_in / (float)n_out;
+	/* (interp_size * 0.5) * scale with interp_size 2, stored as float */
+	t.support = t.scale >= 1.0f ? (float)(1.0 * (double)t.scale) : 1.0f;
+	t.invscale = t.scale >= 1.0f ? (float)(1.0 / (double)t.scale) : 1.0f;
+	return t;
+}
+
+static void
+torch_span(const struct torch_axis *t, int n_in, int o, int *start, int *len,
+           float *center)
+{
+	long xmin, xmax;
+
+	*center = (float)((double)t->scale * ((double)o + 0.5));
+	xmin = (long)((double)(*center - t->support) + 0.5);
+	if (xmin < 0)
+		xmin = 0;
+	xmax = (long)((double)(*center + t->support) + 0.5);
+	if (xmax > n_in)
+		xmax = n_in;
+	*start = (int)xmin;
+	*len = xmax > xmin ? (int)(xmax - xmin) : 0;
+}
+
+static void
+torch_weights(const struct torch_axis *t, int n_in, int o, float *w)
+{
+	float center, total = 0.0f, arg;
+	int start, len, j;
+
+	torch_span(t, n_in, o, &start, &len, &center);
+	for (j = 0; j < len; j++) {
+		/* (j + xmin - center + 0.5) * invscale: int64 - float is a
+		 * float subtraction, + 0.5 and * invscale are double. */
+		arg = (float)(((double)((float)(j + start) - center) + 0.5) *
+		              (double)t->invscale);
+		w[j] = aa_filter(arg);
+		total += w[j];
+	}
+	if (total != 0.0f)
+		for (j = 0; j < len; j++)
+			w[j] /= total;
+}
+
+int
+prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
+          struct err *e)
+{
+	struct torch_axis t = {0, 0, 0};
+	float scale, inv = 0.0f, ks = 0.0f, center;
+	int o, taps = 1;
+
+	if (axis_alloc(a, n_out, e) == -1)
+		return -1;
+	a->n_in = n_in;
+	a->n_out = n_out;
+	if (r == PREP_RESIZE_TF) {
+		scale = (float)n_out / (float)n_in;
+		inv = (float)(1.0 / (double)scale);
+		ks = inv > 1.0f ? inv : 1.0f;
+	} else {
+		t = torch_axis(n_in, n_out);
+	}
+	for (o = 0; o < n_out; o++) {
+		if (r == PREP_RESIZE_TF)
+			tf_span(n_in, inv, ks, o, &a->start[o], &a->len[o]);
+		else
+			torch_span(&t, n_in, o, &a->start[o], &a->len[o],
+			           &center);
+		if (a->len[o] > taps)
+			taps = a->len[o];
+	}
+	a->taps = taps;
+	if (weights_alloc(a, e) == -1)
+		return -1;
+	for (o = 0; o < n_out; o++) {
+		if (r == PREP_RESIZE_TF)
+			tf_weights(n_in, inv, ks, o, a->w + (size_t)o * taps);
+		else
+			torch_weights(&t, n_in, o, a->w + (size_t)o * taps);
+	}
+	pad_spans(a);
+	return 0;
+}
