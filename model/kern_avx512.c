@@ -271,74 +271,150 @@ micro_any(int mr, const float *x, size_t ldx, const float *P, int kc, float *y,
 }
 
 /*
+ * Software prefetch of the next blocks while this one is being multiplied.
+ * A block of W is GEMM_NB short pieces of rows that are far apart (a row
+ * of ff_out is 37 KB), and a block of x likewise, which the hardware
+ * prefetchers do not follow: without this, packing W would wait on DRAM
+ * and copying x on L3.  A stream is `rows` pieces of `len` bytes, `stride`
+ * bytes apart, issued a few lines before each micro-kernel call.
+ */
+struct pf {
+	const char *base; /* first byte of the first piece */
+	size_t stride;    /* bytes from one piece to the next */
+	size_t len;       /* bytes per piece */
+	int lpr;          /* lines per piece, one more for misalignment */
+	int next, total;  /* lines issued so far, lines in all */
+};
+
+static void
+pf_set(struct pf *pf, const void *base, size_t stride, int rows, size_t len)
+{
+	pf->base = base;
+	pf->stride = stride;
+	pf->len = len;
+	pf->lpr = (int)((len + 63) / 64) + 1;
+	pf->next = 0;
+	pf->total = rows > 0 && len > 0 ? rows * pf->lpr : 0;
+}
+
+/* Issue the next n prefetches of the stream into L2. */
+static inline void
+pf_step(struct pf *pf, int n)
+{
+	for (; n > 0 && pf->next < pf->total; n--, pf->next++) {
+		int r = pf->next / pf->lpr;
+		size_t off = 64 * (size_t)(pf->next % pf->lpr);
+
+		if (off >= pf->len)
+			off = pf->len - 1; /* the line holding the last byte */
+		_mm_prefetch(pf->base + pf->stride * (size_t)r + off,
+		             _MM_HINT_T1);
+	}
+}
+
+/* The two streams of gemm_block and how many lines each per call. */
+struct pfs {
+	struct pf w, x;
+	int w_per_call, x_per_call;
+};
+
+/*
+ * One packed W block (nb rows at y column jb, kc columns from kb) times
+ * the mc rows of x in xbuf, into y rows ic..ic+mc-1: every group of MR
+ * rows against each panel while the panel stays in L1, prefetching the
+ * next blocks of W and x before each micro-kernel call.
+ */
+static void
+gemm_block(float *y, size_t N, int ic, int mc, const float *xbuf,
+           const float *buf, int jb, int nb, int kc, int first, struct pfs *pf)
+{
+	for (int p = 0; p < nb; p += NR) {
+		int nr = nb - p < NR ? nb - p : NR;
+
+		for (int i0 = 0; i0 < mc; i0 += MR) {
+			/* the next tile's y lines, which would miss: rows
+			 * are N floats apart */
+			for (int i = i0 + MR; i < i0 + 2 * MR && i < mc; i++) {
+				const float *yn =
+				    y + (size_t)(ic + i) * N + jb + p;
+
+				_mm_prefetch((const char *)yn, _MM_HINT_T0);
+				_mm_prefetch((const char *)(yn + nr - 1),
+				             _MM_HINT_T0);
+			}
+			pf_step(&pf->w, pf->w_per_call);
+			pf_step(&pf->x, pf->x_per_call);
+			micro_any(mc - i0 < MR ? mc - i0 : MR,
+			          xbuf + (size_t)i0 * XLD, XLD,
+			          buf + (size_t)p * KERN_KC, kc,
+			          y + (size_t)(ic + i0) * N + jb + p, N, nr,
+			          first);
+		}
+	}
+}
+
+/*
  * y rows for W rows [r0, r1): for each block of GEMM_NB W rows and each
  * KERN_KC-column block, pack the W block into k-major panels (converted
  * once, reused by all m rows of x); then, GEMM_MC rows of x at a time,
  * copy those rows' columns into xbuf with a stride that is not a multiple
  * of 4 KiB (x rows 4 KiB apart, as in the ViT, would all fall into the
- * same L1 sets), and sweep them past each panel while the panel stays in
- * L1.
+ * same L1 sets), and sweep them past each panel (gemm_block).
  */
 static void
 gemm(float *y, const float *x, int m, const struct kern_mat *w,
      const float *bias, int r0, int r1)
 {
 	const int K = w->cols, N = w->rows;
+	const size_t es = w->dtype == KERN_F32 ? 4 : 2;
 	_Alignas(64) float buf[GEMM_NB * KERN_KC];
 	_Alignas(64) float xbuf[GEMM_MC * XLD];
+	struct pfs pf;
 
 	for (int jb = r0; jb < r1; jb += GEMM_NB) {
 		int nb = r1 - jb < GEMM_NB ? r1 - jb : GEMM_NB;
 
 		for (int kb = 0; kb < K; kb += KERN_KC) {
 			int kc = K - kb < KERN_KC ? K - kb : KERN_KC;
+			int per_ic = (nb + NR - 1) / NR * (GEMM_MC / MR);
+			int calls = (m + MR - 1) / MR * ((nb + NR - 1) / NR);
+			int jn = jb, kn = kb + KERN_KC; /* the next W block */
 
+			if (kn >= K) {
+				jn = jb + GEMM_NB;
+				kn = 0;
+			}
+			pf_set(
+			    &pf.w, w_at(w, jn < r1 ? jn : r1 - 1, kn),
+			    es * (size_t)K,
+			    r1 - jn < GEMM_NB ? r1 - jn : GEMM_NB,
+			    es * (size_t)(K - kn < KERN_KC ? K - kn : KERN_KC));
+			pf.w_per_call = (pf.w.total + calls - 1) / calls;
 			for (int p = 0; p < nb; p += NR)
 				pack_panel(buf + (size_t)p * KERN_KC, w, jb + p,
 				           nb - p < NR ? nb - p : NR, kb, kc);
 			for (int ic = 0; ic < m; ic += GEMM_MC) {
 				int mc = m - ic < GEMM_MC ? m - ic : GEMM_MC;
+				int in = ic + GEMM_MC, kx = kb; /* next x */
 
+				if (in >= m) {
+					in = 0;
+					kx = kn;
+				}
+				pf_set(&pf.x, x + (size_t)in * K + kx,
+				       sizeof(float) * (size_t)K,
+				       m - in < GEMM_MC ? m - in : GEMM_MC,
+				       sizeof(float) * (size_t)(K - kx < KERN_KC
+				                                    ? K - kx
+				                                    : KERN_KC));
+				pf.x_per_call =
+				    (pf.x.total + per_ic - 1) / per_ic;
 				for (int i = 0; i < mc; i++)
 					memcpy(xbuf + (size_t)i * XLD,
 					       x + (size_t)(ic + i) * K + kb,
 					       (size_t)kc * sizeof(float));
-				for (int p = 0; p < nb; p += NR) {
-					int nr = nb - p < NR ? nb - p : NR;
-
-					for (int i0 = 0; i0 < mc; i0 += MR) {
-						/* the next tile's y lines,
-						 * which would miss: the rows
-						 * are N floats apart */
-						for (int i = i0 + MR;
-						     i < i0 + 2 * MR && i < mc;
-						     i++) {
-							const float *yn =
-							    y +
-							    (size_t)(ic + i) *
-							        N +
-							    jb + p;
-
-							_mm_prefetch(
-							    (const char *)yn,
-							    _MM_HINT_T0);
-							_mm_prefetch(
-							    (const char *)(yn +
-							                   nr -
-							                   1),
-							    _MM_HINT_T0);
-						}
-						micro_any(
-						    mc - i0 < MR ? mc - i0 : MR,
-						    xbuf + (size_t)i0 * XLD,
-						    XLD,
-						    buf + (size_t)p * KERN_KC,
-						    kc,
-						    y + (size_t)(ic + i0) * N +
-						        jb + p,
-						    (size_t)N, nr, kb == 0);
-					}
-				}
+				gemm_block(y, (size_t)N, ic, mc, xbuf, buf, jb,
+				           nb, kc, kb == 0, &pf);
 			}
 		}
 		if (bias != NULL)
