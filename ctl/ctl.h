@@ -39,6 +39,16 @@ int ctl_sessions(int argc, char **argv);
 int ctl_show(int argc, char **argv);
 int ctl_export(int argc, char **argv);
 int ctl_import(int argc, char **argv);
+/* The database path for --database db (may be NULL) and -f conf (may be
+ * NULL): db, else conf's `database` directive, else ./pointd.db; malloc'd,
+ * or NULL after a message on stderr. */
+char *ctl_store_database(const char *db, const char *conf);
+
+/* ctl_replay.c: re-run a recorded session and diff the answers. */
+int ctl_replay(int argc, char **argv);
+
+/* ctl_report.c: a self-contained HTML page of a session (and a replay). */
+int ctl_report(int argc, char **argv);
 
 /* ctl_run.c: run the Molmo engine once (run), or point at a target. */
 int ctl_run(int argc, char **argv);

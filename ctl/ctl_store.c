@@ -7,14 +7,15 @@
  *   export [--database PATH] -o FILE SESSION             one session to a file
  *   import [--database PATH] FILE                        add an exported run
  *
- * The database defaults to ./pointd.db (XXX: pointd.conf's `database`
- * directive should supply the default once `-f FILE` is supported here).
+ * The database is --database PATH, else the `database` directive of the
+ * pointd.conf named by -f FILE, else ./pointd.db (ctl_store_database).
  * Reading commands open it read-only, so they run beside a live pointd.
  * Times print as UTC ISO 8601 with milliseconds; --json prints one JSON
  * document with times as integer ms since the epoch.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,8 +35,52 @@
 /* Room for any formatted time (the year may have many digits). */
 #define TIME_LEN 80
 
+/* The database a store command uses: db if given, else the `database`
+ * directive of the pointd.conf at conf (only that line is read), else
+ * ./pointd.db.  Returns a malloc'd path, or NULL after printing why. */
+char *
+ctl_store_database(const char *db, const char *conf)
+{
+	char line[4096], *p, *end, *found = NULL;
+	FILE *f;
+
+	if (db != NULL)
+		return xstrdup(db);
+	if (conf == NULL)
+		return xstrdup(DEFAULT_DATABASE);
+	f = fopen(conf, "r");
+	if (f == NULL) {
+		fprintf(stderr, "pointctl: %s: cannot open: %s\n", conf,
+		        strerror(errno));
+		return NULL;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		p = line + strspn(line, " \t");
+		if (strncmp(p, "database", 8) != 0 ||
+		    (p[8] != ' ' && p[8] != '\t'))
+			continue;
+		p += 8 + strspn(p + 8, " \t");
+		end = p + strcspn(p, "\r\n#");
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		free(found);
+		found = xstrndup(p, (size_t)(end - p));
+	}
+	fclose(f);
+	if (found == NULL || found[0] == '\0') {
+		fprintf(stderr,
+		        "pointctl: %s: no database directive; give "
+		        "--database\n",
+		        conf);
+		free(found);
+		return NULL;
+	}
+	return found;
+}
+
 struct opts {
 	const char *database; /* --database */
+	const char *conf;     /* -f */
 	const char *since;    /* --since */
 	const char *output;   /* -o */
 	bool json;            /* --json */
@@ -56,12 +101,14 @@ parse_opts(int argc, char **argv, const char *allowed, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->database = DEFAULT_DATABASE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", lopts, NULL)) != -1) {
-		if (c == '?' || strchr(allowed, c) == NULL)
+	while ((c = getopt_long(argc, argv, "o:f:", lopts, NULL)) != -1) {
+		if (c == '?' || (c != 'f' && strchr(allowed, c) == NULL))
 			return -1;
 		switch (c) {
+		case 'f':
+			o->conf = optarg;
+			break;
 		case 'd':
 			o->database = optarg;
 			break;
@@ -75,6 +122,15 @@ parse_opts(int argc, char **argv, const char *allowed, struct opts *o)
 			o->json = true;
 			break;
 		}
+	}
+	if (o->database == NULL) {
+		static char *chosen;
+
+		free(chosen);
+		chosen = ctl_store_database(NULL, o->conf);
+		if (chosen == NULL)
+			return -1;
+		o->database = chosen;
 	}
 	return 0;
 }

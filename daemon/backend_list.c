@@ -8,5 +8,7 @@
 
 const struct backend_ops *const backend_table[] = {
     &backend_molmo,
+    &backend_text,
+    &backend_auto,
     NULL,
 };

@@ -30,6 +30,7 @@
 
 static const char *const levels[] = {"error", "warn",  "info",
                                      "debug", "trace", NULL};
+static const char *const syncs[] = {"normal", "full", NULL};
 
 /* clang-format off */
 const struct conf_directive conf_directives[] = {
@@ -39,6 +40,14 @@ const struct conf_directive conf_directives[] = {
 	  "directory of the Molmo checkpoint (config.json, safetensors, tokenizer)" },
 	{ "database", CONF_STR, OFF(database), "", 0, 0, NULL, false, false,
 	  "SQLite file recording requests; empty for none" },
+	{ "synchronous", CONF_ENUM, OFF(synchronous), "full", 0, 0, syncs, false, false,
+	  "database durability: full survives power loss, normal a crash of pointd" },
+	{ "database_max_age", CONF_INT, OFF(database_max_age), "0", 0, 100LL * 365 * 86400, NULL, false, false,
+	  "seconds a recorded session is kept after it ended; 0 = no limit" },
+	{ "database_max_bytes", CONF_SIZE, OFF(database_max_bytes), "0", 0, 1LL << 50, NULL, false, false,
+	  "database size above which the oldest sessions are pruned; 0 = no limit" },
+	{ "database_max_pages", CONF_INT, OFF(database_max_pages), "0", 0, 1LL << 31, NULL, false, false,
+	  "tests only: the most pages the database may have (a full disk); 0 = no limit" },
 	{ "token", CONF_LIST, OFF(tokens), NULL, 0, 0, NULL, true, true,
 	  "a client secret (repeatable, at least 16 bytes); none = no auth, loopback only" },
 	{ "threads", CONF_INT, OFF(threads), "0", 0, 1024, NULL, false, false,
@@ -52,7 +61,7 @@ const struct conf_directive conf_directives[] = {
 	{ "user", CONF_STR, OFF(user), "pointd", 0, 0, NULL, false, false,
 	  "user to switch to after start-up when started as root" },
 	{ "backend", CONF_STR, OFF(backend), "molmo", 0, 0, NULL, false, false,
-	  "inference backend built into pointd (molmo)" },
+	  "inference backend: molmo, text (OCR, no model) or auto (text when sure, else molmo)" },
 	{ "log_level", CONF_ENUM, OFF(log_level), "info", 0, 0, levels, true, false,
 	  "least severe level logged (-v raises it)" },
 	{ "max_message_bytes", CONF_SIZE, OFF(max_message_bytes), "16M", 1 * KIB, 1 * GIB, NULL, true, false,

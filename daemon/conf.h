@@ -31,24 +31,28 @@ struct conf_list {
 };
 
 struct conf {
-	char *listen;                /* ADDR:PORT as written */
-	char listen_host[256];       /* derived from listen */
-	int listen_port;             /* derived from listen */
-	char *model;                 /* checkpoint directory */
-	char *database;              /* SQLite file, "" for none */
-	struct conf_list tokens;     /* secrets; empty means no auth */
-	long long threads;           /* compute threads, 0 = all cores */
-	char *tls_cert, *tls_key;    /* PEM files, "" for plain ws:// */
-	struct conf_list origins;    /* allowed Origin values; empty = any */
-	char *user;                  /* drop privileges to this user (root) */
-	char *backend;               /* "molmo" */
-	char *log_level;             /* error warn info debug trace */
-	long long max_message_bytes; /* one WebSocket message or HTTP body */
-	long long max_image_bytes;   /* one encoded image */
-	long long max_pixels;        /* width * height of one image */
-	long long max_text_bytes;    /* a target, prompt, token or label */
-	long long max_sessions;      /* concurrent WebSocket sessions */
-	long long max_frames;        /* frames kept per session */
+	char *listen;                 /* ADDR:PORT as written */
+	char listen_host[256];        /* derived from listen */
+	int listen_port;              /* derived from listen */
+	char *model;                  /* checkpoint directory */
+	char *database;               /* SQLite file, "" for none */
+	char *synchronous;            /* database sync: "normal" or "full" */
+	long long database_max_age;   /* seconds a session is kept; 0 = ever */
+	long long database_max_bytes; /* prune above; 0 = no limit */
+	long long database_max_pages; /* tests: max_page_count; 0 = none */
+	struct conf_list tokens;      /* secrets; empty means no auth */
+	long long threads;            /* compute threads, 0 = all cores */
+	char *tls_cert, *tls_key;     /* PEM files, "" for plain ws:// */
+	struct conf_list origins;     /* allowed Origin values; empty = any */
+	char *user;                   /* drop privileges to this user (root) */
+	char *backend;                /* "molmo" */
+	char *log_level;              /* error warn info debug trace */
+	long long max_message_bytes;  /* one WebSocket message or HTTP body */
+	long long max_image_bytes;    /* one encoded image */
+	long long max_pixels;         /* width * height of one image */
+	long long max_text_bytes;     /* a target, prompt, token or label */
+	long long max_sessions;       /* concurrent WebSocket sessions */
+	long long max_frames;         /* frames kept per session */
 	long long max_inflight; /* queued or running requests per session */
 	long long queue_depth;  /* queued requests, all sessions */
 	long long request_timeout_ms; /* from arrival to answer */

@@ -39,6 +39,7 @@ run_job(struct infer *inf, struct job *j)
 	struct image img;
 	struct err e;
 	double t0, ms_image;
+	int rc;
 
 	j->rc = -1;
 	if (atomic_load(&j->cancel)) {
@@ -64,8 +65,19 @@ run_job(struct infer *inf, struct job *j)
 	rq.max_points = j->max_points;
 	rq.max_new_tokens = j->max_new_tokens;
 	rq.cancel = &j->cancel;
+	rq.backend = j->backend[0] != '\0' ? j->backend : NULL;
+	rq.sha256 = j->frame->sha256[0] != '\0' ? j->frame->sha256 : NULL;
 	e.msg[0] = '\0';
-	if (backend_run(inf->be, &rq, &j->ans, &e) == -1) {
+	rc = backend_run(inf->be, &rq, &j->ans, &e);
+	if (rc == BACKEND_REFUSED) {
+		/* The backend cannot do what was asked: the client's error. */
+		backend_answer_fini(&j->ans);
+		j->err = API_ERR_BAD_REQUEST;
+		snprintf(j->errmsg, sizeof(j->errmsg), "%s", e.msg);
+		image_fini(&img);
+		return;
+	}
+	if (rc == -1) {
 		backend_answer_fini(&j->ans);
 		if (atomic_load(&j->cancel)) {
 			j->err = API_ERR_CANCELLED;

@@ -8,12 +8,15 @@
  * threads, and read access to the configuration file for SIGHUP.  It opens
  * all of these first, then drops root for the configured user and sets
  * PR_SET_NO_NEW_PRIVS; it never execs, never forks after start-up and
- * writes no files (the log is stderr).
+ * writes no files (the log is stderr) but the session log named by the
+ * `database` directive (and its -wal and -shm files beside it), opened
+ * before dropping privileges.
  *
  * Threads: main becomes the lws service thread; one inference thread runs
- * the model with its own compute pool.  Shutdown reverses start-up: stop
- * taking work, cancel and join inference, destroy the lws context, close
- * the model.
+ * the model with its own compute pool; one writer thread owns the session
+ * log (daemon/writer.c).  Shutdown reverses start-up: stop taking work,
+ * cancel and join inference, let the writer commit what is queued and join
+ * it, destroy the lws context, close the model.
  */
 #include "config.h"
 
@@ -27,9 +30,12 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "daemon/backend.h"
 #include "daemon/conf.h"
 #include "daemon/server.h"
+#include "daemon/writer.h"
 #include "util/log.h"
 
 static void __attribute__((noreturn)) usage(void)
@@ -58,6 +64,39 @@ progress(void *arg, const char *stage, double frac)
 {
 	(void)arg;
 	log_info("model: %s %3.0f%%", stage, frac * 100.0);
+}
+
+/* Log a backend's notice (Molmo not loaded), one line. */
+static void
+notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("%s", msg);
+}
+
+/* SQLite's own log (SQLITE_CONFIG_LOG), any thread. */
+static void
+sqlite_log(void *arg, int code, const char *msg)
+{
+	(void)arg;
+	/* Notices, and the write failures the writer already reports once
+	 * per change of state (full disk, I/O error, lock), are debug lines;
+	 * the rest (corruption, misuse) are warnings. */
+	switch (code & 0xff) {
+	case SQLITE_NOTICE:
+	case SQLITE_SCHEMA:
+	case SQLITE_WARNING:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_CONSTRAINT:
+		log_debug("sqlite: (%d) %s", code, msg);
+		break;
+	default:
+		log_warnx("sqlite: (%d) %s", code, msg);
+		break;
+	}
 }
 
 /* Switch to user when running as root, and forbid gaining privileges. */
@@ -157,15 +196,12 @@ main(int argc, char *argv[])
 	srv.cfg = &cfg;
 	srv.cfg_path = path;
 	srv.vflags = vflags;
-	if (cfg.database[0] != '\0')
-		log_warnx("database %s: request recording is not built in yet; "
-		          "ignored",
-		          cfg.database);
 	memset(&bp, 0, sizeof(bp));
 	bp.model_dir = cfg.model;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	bp.threads = cfg.threads > 0 ? (int)cfg.threads : n > 0 ? (int)n : 1;
 	bp.progress = progress;
+	bp.notice = notice;
 	log_info("model: loading %s (%s backend, %d threads)", cfg.model,
 	         cfg.backend, bp.threads);
 	srv.be = backend_open(cfg.backend, &bp, &e);
@@ -173,27 +209,54 @@ main(int argc, char *argv[])
 		fatalx("model: %s", e.msg);
 	log_info("model: %s ready", backend_model_name(srv.be));
 
-	/* 7. The lws context, which binds the listening socket. */
+	/* 7. The session log, before SQLite is used for anything else. */
+	if (cfg.database[0] != '\0') {
+		struct writer_params wp;
+
+		sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL);
+		memset(&wp, 0, sizeof(wp));
+		wp.path = cfg.database;
+		wp.sync = strcmp(cfg.synchronous, "normal") == 0
+		              ? STORE_SYNC_NORMAL
+		              : STORE_SYNC_FULL;
+		wp.max_age_ms = cfg.database_max_age * 1000;
+		wp.max_bytes = cfg.database_max_bytes;
+		wp.max_page_count = cfg.database_max_pages;
+		srv.wr = writer_open(&wp, &e);
+		if (srv.wr == NULL)
+			fatalx("%s", e.msg);
+		log_info("database %s: recording sessions (synchronous %s)",
+		         cfg.database, cfg.synchronous);
+	}
+
+	/* 8. The lws context, which binds the listening socket. */
 	if (server_open(&srv, &e) == -1)
 		fatalx("%s", e.msg);
 
-	/* 8. Everything is open: drop privileges. */
+	/* 9. Everything is open: drop privileges. */
 	drop_privileges(cfg.user);
 
-	/* 9. The inference thread. */
+	/* 10. The inference and writer threads. */
 	srv.inf = infer_start(srv.be, srv.ctx, &e);
 	if (srv.inf == NULL)
 		fatalx("%s", e.msg);
+	if (srv.wr != NULL && writer_start(srv.wr, srv.ctx, &e) == -1)
+		fatalx("%s", e.msg);
 
-	/* 10. Serve until SIGTERM's drain ends. */
+	/* 11. Serve until SIGTERM's drain ends. */
 	log_info("listening on %s%s (protocol %s)", cfg.listen,
 	         cfg.tokens.n == 0 ? ", no tokens" : "", API_SUBPROTOCOL);
 	server_run(&srv);
 
-	/* 11. Shut down in reverse. */
+	/* 12. Shut down in reverse. */
 	log_info("shutting down");
 	server_stop_jobs(&srv);
+	if (srv.wr != NULL)
+		writer_end_sessions(&srv);
+	writer_stop(srv.wr);
+	writer_reap(&srv);
 	server_close(&srv);
+	writer_free(srv.wr);
 	backend_close(srv.be);
 	conf_fini(&cfg);
 	log_info("stopped");

@@ -27,6 +27,7 @@
 #include <libwebsockets.h>
 
 #include "daemon/server.h"
+#include "daemon/writer.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
@@ -65,9 +66,15 @@ struct pss {
 };
 
 /* Fields of a multipart POST /v1/point (indexes into lws_spa). */
-enum form_field { FORM_TARGET, FORM_DPR, FORM_MAX_POINTS, FORM_FORMAT };
+enum form_field {
+	FORM_TARGET,
+	FORM_DPR,
+	FORM_MAX_POINTS,
+	FORM_FORMAT,
+	FORM_BACKEND
+};
 static const char *const form_names[] = {"target", "dpr", "max_points",
-                                         "format"};
+                                         "format", "backend"};
 
 double
 server_now_ms(void)
@@ -211,6 +218,16 @@ observe(struct server *s, const struct job *j)
 		if (over <= buckets[b])
 			s->m.overhead_bucket[b]++;
 	s->m.overhead_sum += over;
+	if (j->rc == 0 && j->ans.cache == BACKEND_CACHE_HIT)
+		s->m.text_cache_hits++;
+	else if (j->rc == 0 && j->ans.cache == BACKEND_CACHE_MISS)
+		s->m.text_cache_misses++;
+	if (j->rc == 0 && j->ans.source != NULL &&
+	    strcmp(j->ans.source, "text") == 0)
+		s->m.answers_text++;
+	else if (j->rc == 0 && j->ans.source != NULL &&
+	         strcmp(j->ans.source, "molmo") == 0)
+		s->m.answers_molmo++;
 	if (j->rc == 0)
 		s->ewma_ms =
 		    s->ewma_ms == 0 ? engine : 0.8 * s->ewma_ms + 0.2 * engine;
@@ -302,6 +319,7 @@ tick(lws_sorted_usec_list_t *sul)
 	double now = server_now_ms();
 	bool busy = false;
 
+	writer_tick(s, now);
 	if (server_sighup) {
 		server_sighup = 0;
 		reload(s);
@@ -332,7 +350,8 @@ tick(lws_sorted_usec_list_t *sul)
 			    "the session was idle too long and is closed", -1);
 			ss->closing = true;
 		}
-		if (ss->n_inflight > 0 || !TAILQ_EMPTY(&ss->outq))
+		if (ss->n_inflight > 0 || !TAILQ_EMPTY(&ss->outq) ||
+		    !TAILQ_EMPTY(&ss->held))
 			busy = true;
 	}
 	if (s->draining) {
@@ -479,6 +498,22 @@ metrics_text(struct server *s, size_t *len)
 	           "pointd_http_requests_total{path=\"/v1/point\"} %llu\n",
 	           s->m.http_requests[0], s->m.http_requests[1],
 	           s->m.http_requests[2]);
+	buf_printf(&b,
+	           "# HELP pointd_text_cache_hits_total Text requests "
+	           "answered from words already read on the same frame.\n"
+	           "# TYPE pointd_text_cache_hits_total counter\n"
+	           "pointd_text_cache_hits_total %llu\n"
+	           "# HELP pointd_text_cache_misses_total Text requests "
+	           "that read the frame's words.\n"
+	           "# TYPE pointd_text_cache_misses_total counter\n"
+	           "pointd_text_cache_misses_total %llu\n",
+	           s->m.text_cache_hits, s->m.text_cache_misses);
+	buf_printf(&b,
+	           "# HELP pointd_answers_total Answers by the engine that "
+	           "produced them.\n# TYPE pointd_answers_total counter\n"
+	           "pointd_answers_total{source=\"text\"} %llu\n"
+	           "pointd_answers_total{source=\"molmo\"} %llu\n",
+	           s->m.answers_text, s->m.answers_molmo);
 	buf_printf(
 	    &b,
 	    "# HELP pointd_model_info The loaded model.\n"
@@ -490,6 +525,7 @@ metrics_text(struct server *s, size_t *len)
 	    "# HELP pointd_uptime_seconds Seconds since start.\n"
 	    "# TYPE pointd_uptime_seconds gauge\npointd_uptime_seconds %.1f\n",
 	    (server_now_ms() - s->t_start) / 1e3);
+	writer_metrics(s, &b);
 	return with_headroom(&b, len);
 }
 
@@ -591,6 +627,19 @@ form_decode(struct pss *pss, struct server *s, struct api_request *r,
 			return err_set(e, "field \"max_points\" is %s", errstr);
 		r->max_points = (int)mp;
 	}
+	v = lws_spa_get_string(pss->spa, FORM_BACKEND);
+	if (v != NULL) {
+		int i;
+
+		for (i = 0; api_backends[i] != NULL; i++)
+			if (strcmp(v, api_backends[i]) == 0)
+				break;
+		if (api_backends[i] == NULL)
+			return err_set(e,
+			               "field \"backend\" must be \"molmo\", "
+			               "\"text\" or \"auto\"");
+		str_copy(r->backend, v, sizeof(r->backend));
+	}
 	if (pss->body.len == 0)
 		return err_set(e, "a file part named \"image\" is required");
 	r->data = (uint8_t *)buf_steal(&pss->body, &r->data_len);
@@ -640,6 +689,11 @@ http_point(struct lws *wsi, struct pss *pss, struct server *s)
 		return;
 	}
 	buf_fini(&pss->body);
+	if (!session_backend_ok(s, r.backend, e.msg, sizeof(e.msg))) {
+		http_error(wsi, pss, 400, API_ERR_BAD_REQUEST, e.msg);
+		api_request_fini(&r);
+		return;
+	}
 	if (r.data_len == 0 ||
 	    image_probe(r.data, r.data_len, &info, &e) == -1) {
 		http_error(wsi, pss, 400, API_ERR_BAD_IMAGE,
@@ -664,6 +718,7 @@ http_point(struct lws *wsi, struct pss *pss, struct server *s)
 	f->h = info.h;
 	f->bytes = r.data;
 	f->len = r.data_len;
+	sha256_hex(f->bytes, f->len, f->sha256);
 	r.data = NULL;
 	ss = session_new(s, wsi, true);
 	ss->ready = true;
@@ -676,6 +731,7 @@ http_point(struct lws *wsi, struct pss *pss, struct server *s)
 	j->text = r.text;
 	r.text = NULL;
 	j->max_points = r.max_points;
+	memcpy(j->backend, r.backend, sizeof(j->backend));
 	j->max_new_tokens = (int)s->cfg->max_new_tokens;
 	j->lim = il;
 	atomic_init(&j->cancel, false);
@@ -962,6 +1018,8 @@ ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (s != NULL && s->inf != NULL)
 			drain_done(s);
+		if (s != NULL && s->wr != NULL)
+			writer_reap(s);
 		return 0;
 	default:
 		break;

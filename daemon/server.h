@@ -30,6 +30,7 @@ struct lws;
 struct lws_context;
 struct server;
 struct session;
+struct writer;
 
 /* A submitted image: the encoded bytes and what the header says. */
 struct frame {
@@ -63,6 +64,7 @@ struct job {
 	char *text;          /* target or prompt */
 	int max_points;
 	int max_new_tokens;
+	char backend[API_BACKEND_MAX]; /* the request's choice, "" = default */
 	struct image_limits lim;
 	double t_arrive; /* ms, monotonic */
 	/* Shared. */
@@ -87,8 +89,10 @@ TAILQ_HEAD(frame_list, frame);
 /* An outgoing message with LWS_PRE bytes of headroom. */
 struct out {
 	TAILQ_ENTRY(out) entry;
-	size_t len; /* payload bytes after the headroom */
-	char *buf;  /* LWS_PRE + len bytes */
+	size_t len;    /* payload bytes after the headroom */
+	char *buf;     /* LWS_PRE + len bytes */
+	uint64_t wseq; /* held: the writer item that must commit first */
+	double t_held; /* held: ms (monotonic) since */
 };
 
 TAILQ_HEAD(out_list, out);
@@ -122,7 +126,12 @@ struct session {
 	TAILQ_ENTRY(session) all;  /* {service} every session */
 	struct out_list outq;
 	size_t out_bytes;
-	double t_last; /* ms of the last message */
+	/* The session log (daemon/writer.c). */
+	struct out_list held; /* replies waiting for their record's commit */
+	uint64_t hold_seq;    /* set around a reply that must be held */
+	int64_t db_id;        /* session id in the database */
+	bool db_started;      /* its start is recorded, its end is not */
+	double t_last;        /* ms of the last message */
 	/* HTTP one-shot only. */
 	int http_status;
 	char *http_body; /* reply, LWS_PRE headroom */
@@ -145,6 +154,10 @@ struct metrics {
 	unsigned long long bad_messages[API_ERR_COUNT]; /* not decoded */
 	unsigned long long sessions_total;
 	unsigned long long sessions_rejected;
+	/* Text backend: frames whose words were cached or read; answers by
+	 * source (text, molmo). */
+	unsigned long long text_cache_hits, text_cache_misses;
+	unsigned long long answers_text, answers_molmo;
 };
 
 struct server_priv;
@@ -157,6 +170,7 @@ struct server {
 	struct lws_context *ctx;
 	struct backend *be; /* used by the inference thread */
 	struct infer *inf;
+	struct writer *wr; /* the session log's writer, or NULL */
 	struct session_list sessions;
 	struct session_list ring; /* fair round-robin of pending work */
 	int n_sessions;           /* WebSocket sessions */
@@ -215,6 +229,10 @@ void session_send_error(struct session *ss, const char *id, enum api_error err,
 void session_job_done(struct session *ss, struct job *j);
 /* Find the pending or running job with this id. */
 struct job *session_find_job(struct session *ss, const char *id);
+/* True if the running backend serves a request whose "backend" field is
+ * backend ("" for none); else false with the reason in msg (size bytes). */
+bool session_backend_ok(struct server *s, const char *backend, char *msg,
+                        size_t size);
 void frame_unref(struct frame *f);
 void job_free(struct job *j);
 

@@ -25,6 +25,7 @@
 #include <libwebsockets.h>
 
 #include "daemon/server.h"
+#include "daemon/writer.h"
 #include "image/image.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
@@ -46,6 +47,7 @@ session_new(struct server *s, struct lws *wsi, bool http)
 	TAILQ_INIT(&ss->pending);
 	TAILQ_INIT(&ss->running);
 	TAILQ_INIT(&ss->outq);
+	TAILQ_INIT(&ss->held);
 	ss->t_last = server_now_ms();
 	TAILQ_INSERT_TAIL(&s->sessions, ss, all);
 	if (!http) {
@@ -105,6 +107,12 @@ session_close(struct session *ss)
 		free(o->buf);
 		free(o);
 	}
+	while ((o = TAILQ_FIRST(&ss->held)) != NULL) {
+		TAILQ_REMOVE(&ss->held, o, entry);
+		free(o->buf);
+		free(o);
+	}
+	writer_rec_session_end(ss);
 	api_request_fini(&ss->pending_frame);
 	buf_fini(&ss->rx);
 	free(ss->header_token);
@@ -127,6 +135,16 @@ session_send(struct session *ss, char *buf, size_t len)
 		return;
 	if (ss->wsi == NULL) {
 		free(buf);
+		return;
+	}
+	if (ss->hold_seq != 0) {
+		/* Sent by writer_release once its record is committed. */
+		o = xcalloc(1, sizeof(*o));
+		o->buf = buf;
+		o->len = len;
+		o->wseq = ss->hold_seq;
+		o->t_held = server_now_ms();
+		TAILQ_INSERT_TAIL(&ss->held, o, entry);
 		return;
 	}
 	if (ss->http) {
@@ -208,7 +226,7 @@ session_writeable(struct session *ss)
 	int n;
 
 	if (o == NULL) {
-		if (ss->closing) {
+		if (ss->closing && TAILQ_EMPTY(&ss->held)) {
 			lws_close_reason(ss->wsi, LWS_CLOSE_STATUS_NORMAL, NULL,
 			                 0);
 			return -1;
@@ -372,6 +390,7 @@ submit(struct session *ss, struct api_request *r, struct frame *f)
 	j->text = r->text;
 	r->text = NULL;
 	j->max_points = r->max_points;
+	memcpy(j->backend, r->backend, sizeof(j->backend));
 	j->max_new_tokens = (int)s->cfg->max_new_tokens;
 	limits(s->cfg, &j->lim);
 	atomic_init(&j->cancel, false);
@@ -394,6 +413,28 @@ loggable(const char *s, char *buf, size_t size)
 		    (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	buf[i] = '\0';
 	return buf;
+}
+
+/*
+ * Whether the running backend serves a request that chose backend (""
+ * for the default): auto serves every choice, text serves text and auto
+ * (answering from text alone), any other only itself.  Else msg says why.
+ */
+bool
+session_backend_ok(struct server *s, const char *backend, char *msg,
+                   size_t size)
+{
+	const char *running = backend_name(s->be);
+
+	if (backend[0] == '\0' || strcmp(backend, running) == 0 ||
+	    strcmp(running, "auto") == 0 ||
+	    (strcmp(running, "text") == 0 && strcmp(backend, "auto") == 0))
+		return true;
+	snprintf(msg, size,
+	         "this pointd runs the %s backend; \"backend\":\"%s\" "
+	         "needs backend %s or auto in pointd.conf",
+	         running, backend, backend);
+	return false;
 }
 
 static void
@@ -427,6 +468,7 @@ on_hello(struct session *ss, struct api_request *r)
 	server_count(s, API_HELLO, API_ERR_NONE);
 	free(ss->client);
 	ss->client = xstrdup(r->client != NULL ? r->client : "");
+	writer_rec_session_start(ss, r->session);
 	log_info("session %" PRIu64 ": ready, client \"%s\", label \"%s\"",
 	         ss->num, loggable(ss->client, lc, sizeof(lc)),
 	         loggable(r->session, ll, sizeof(ll)));
@@ -487,6 +529,13 @@ on_request(struct session *ss, struct api_request *r)
 			         "a request with id \"%s\" is "
 			         "already in flight",
 			         r->id);
+			session_send_error(ss, r->id, API_ERR_BAD_REQUEST, msg,
+			                   -1);
+			server_count(ss->srv, r->type, API_ERR_BAD_REQUEST);
+			return;
+		}
+		if (!session_backend_ok(ss->srv, r->backend, msg,
+		                        sizeof(msg))) {
 			session_send_error(ss, r->id, API_ERR_BAD_REQUEST, msg,
 			                   -1);
 			server_count(ss->srv, r->type, API_ERR_BAD_REQUEST);
@@ -646,6 +695,7 @@ static void
 reply_result(struct session *ss, struct job *j)
 {
 	struct api_point pts[API_MAX_POINTS];
+	struct api_match mt[API_MAX_POINTS];
 	struct api_result res;
 	size_t i, n;
 	char *p;
@@ -665,12 +715,19 @@ reply_result(struct session *ss, struct job *j)
 		pts[i].x = j->ans.points[i].x;
 		pts[i].y = j->ans.points[i].y;
 		pts[i].label = j->ans.points[i].label;
+		mt[i].text =
+		    j->ans.points[i].scored ? j->ans.points[i].matched : NULL;
+		mt[i].score = j->ans.points[i].score;
 	}
+	res.matches = mt;
 	res.points = pts;
 	res.n_points = n;
 	res.none = j->ans.none;
 	res.raw = j->ans.raw;
 	res.model = backend_model_name(ss->srv->be);
+	res.source =
+	    j->ans.source != NULL ? j->ans.source : backend_name(ss->srv->be);
+	res.note = j->ans.note;
 	res.timing.queue = j->t_start - j->t_arrive;
 	res.timing.preprocess = j->ans.ms_preprocess;
 	res.timing.vision = j->ans.ms_vision;
@@ -742,11 +799,14 @@ session_job_done(struct session *ss, struct job *j)
 		         j->id, api_types[j->type].name,
 		         err == API_ERR_NONE ? "ok" : api_error_code(err),
 		         server_now_ms() - j->t_arrive);
+	/* The reply waits for its record (durability, see writer.h). */
+	ss->hold_seq = writer_rec_job(ss, j, (int)err);
 	if (j->why == JOB_CANCEL_GONE)
 		;
 	else if (err != API_ERR_NONE)
 		session_send_error(ss, j->id, err, msg, -1);
 	else
 		reply_result(ss, j);
+	ss->hold_seq = 0;
 	job_free(j);
 }

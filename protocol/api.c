@@ -50,6 +50,8 @@ const struct api_error_info api_errors[API_ERR_COUNT] = {
 	[API_ERR_SHUTTING_DOWN]     = { "shutting_down",     "the daemon is draining and takes no new requests" },
 	[API_ERR_INTERNAL]          = { "internal",          "the daemon or the model failed" },
 };
+
+const char *const api_backends[] = {"molmo", "text", "auto", NULL};
 /* clang-format on */
 
 const char *
@@ -212,6 +214,28 @@ get_dpr(struct dec *d, json_t *o, double *out)
 	return 0;
 }
 
+/* Read the optional "backend" field into dst ("" when absent). */
+static int
+get_backend(struct dec *d, json_t *o, char dst[API_BACKEND_MAX])
+{
+	json_t *v = json_object_get(o, "backend");
+	int i;
+
+	dst[0] = '\0';
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_string(v))
+		for (i = 0; api_backends[i] != NULL; i++)
+			if (strcmp(json_string_value(v), api_backends[i]) ==
+			    0) {
+				str_copy(dst, api_backends[i], API_BACKEND_MAX);
+				return 0;
+			}
+	return fail(d, API_ERR_BAD_REQUEST,
+	            "field \"backend\" must be \"molmo\", \"text\" or "
+	            "\"auto\"");
+}
+
 /* Read the image format field (required unless optional is set). */
 static int
 get_format(struct dec *d, json_t *o, enum api_format *out, bool required)
@@ -350,6 +374,8 @@ decode_fields(struct dec *d, json_t *o, struct api_request *r)
 			return fail(d, API_ERR_BAD_REQUEST,
 			            "field \"%s\" is empty",
 			            r->type == API_POINT ? "target" : "prompt");
+		if (get_backend(d, o, r->backend) == -1)
+			return -1;
 		return get_int(d, o, "max_points", 0, API_MAX_POINTS,
 		               &r->max_points);
 	case API_CANCEL:
@@ -431,7 +457,8 @@ api_decode_oneshot(struct api_request *r, const void *body, size_t len,
 	    get_data(&d, o, "image", r, true) == -1 ||
 	    get_str(&d, o, "target", lim->max_text, &r->text, true) == -1 ||
 	    get_int(&d, o, "max_points", 0, API_MAX_POINTS, &r->max_points) ==
-	        -1)
+	        -1 ||
+	    get_backend(&d, o, r->backend) == -1)
 		goto out;
 	if (r->text[0] == '\0') {
 		fail(&d, API_ERR_BAD_REQUEST, "field \"target\" is empty");
@@ -610,6 +637,12 @@ points_array(const struct api_result *res)
 		json_object_set_new(o, "css_y", num(p->y / dpr, 100));
 		json_object_set_new(o, "label",
 		                    text(p->label != NULL ? p->label : ""));
+		if (res->matches != NULL && res->matches[i].text != NULL) {
+			json_object_set_new(o, "matched",
+			                    text(res->matches[i].text));
+			json_object_set_new(o, "score",
+			                    num(res->matches[i].score, 1000));
+		}
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -632,6 +665,10 @@ result_fields(json_t *o, const struct api_result *res)
 	                    json_boolean(res->none && res->n_points == 0));
 	json_object_set_new(o, "raw", text(res->raw != NULL ? res->raw : ""));
 	json_object_set_new(o, "model", str_or_null(res->model));
+	if (res->source != NULL)
+		json_object_set_new(o, "source", text(res->source));
+	if (res->note != NULL && res->note[0] != '\0')
+		json_object_set_new(o, "note", text(res->note));
 	json_object_set_new(t, "queue", num(res->timing.queue, 100));
 	json_object_set_new(t, "preprocess", num(res->timing.preprocess, 100));
 	json_object_set_new(t, "vision", num(res->timing.vision, 100));
@@ -736,6 +773,9 @@ api_encode_request(size_t pre, const struct api_request *r, size_t *len)
 		if (r->max_points > 0)
 			json_object_set_new(o, "max_points",
 			                    json_integer(r->max_points));
+		if (r->backend[0] != '\0')
+			json_object_set_new(o, "backend",
+			                    json_string(r->backend));
 		break;
 	default:
 		break;

@@ -31,6 +31,7 @@
 #define API_ID_MAX      64          /* bytes in an id, NUL included */
 #define API_MAX_POINTS  256         /* most points in one answer */
 #define API_DPR_MAX     16.0        /* largest device pixel ratio accepted */
+#define API_BACKEND_MAX 16          /* bytes in a backend name, NUL included */
 
 /* Message types a client may send (rows of api_types[]). */
 enum api_type {
@@ -81,6 +82,9 @@ struct api_error_info {
 
 extern const struct api_type_info api_types[API_TYPE_COUNT];
 extern const struct api_error_info api_errors[API_ERR_COUNT];
+/* Values of a request's "backend" field, NULL-terminated: "molmo",
+ * "text", "auto". */
+extern const char *const api_backends[];
 
 /* "png", "jpeg" or "" for API_FMT_NONE. */
 const char *api_format_name(enum api_format f);
@@ -109,9 +113,11 @@ struct api_request {
 	size_t data_len; /* bytes in data */
 	bool has_data;   /* "data" was given (data_len may be 0) */
 	/* point, ask */
-	char frame[API_ID_MAX]; /* the frame's id */
-	char *text;             /* point: target; ask: prompt */
-	int max_points;         /* point: 1..API_MAX_POINTS, 0 = all */
+	char frame[API_ID_MAX];        /* the frame's id */
+	char *text;                    /* point: target; ask: prompt */
+	int max_points;                /* point: 1..API_MAX_POINTS, 0 = all */
+	char backend[API_BACKEND_MAX]; /* point, ask: one of api_backends[],
+	                                  "" = the daemon's default */
 };
 
 /*
@@ -146,6 +152,12 @@ struct api_point {
 	const char *label; /* borrowed; NULL for none */
 };
 
+/* What a text answer matched for one point (borrowed). */
+struct api_match {
+	const char *text; /* the words matched; NULL omits the fields */
+	double score;     /* match score, 0..1 */
+};
+
 /* Per-stage times of one request, in milliseconds. */
 struct api_timing {
 	double queue, preprocess, vision, prefill, decode, total;
@@ -163,6 +175,9 @@ struct api_result {
 	const char *raw;   /* the model's text */
 	const char *model; /* model name */
 	struct api_timing timing;
+	const struct api_match *matches; /* n_points entries, or NULL */
+	const char *source; /* "text" or "molmo"; NULL omits the field */
+	const char *note;   /* for people; NULL or "" omits the field */
 };
 
 /* What a ready message tells the client (all pointers borrowed). */
