@@ -5,8 +5,10 @@
  *
  *   pointctl run --model DIR [--image IMG] --prompt TEXT
  *       [--max-new-tokens N] [--ignore-eos] [--threads N] [--ctx N]
- *       [--bf16] [--dump OUTDIR] [--json]
- *   pointctl point --model DIR [--threads N] [--json] IMAGE TARGET
+ *       [--bf16] [--dump OUTDIR] [--json] [--max-crops N]
+ *       [--tokenizer PATH] [--vocab-map FILE]
+ *   pointctl point --model DIR [--threads N] [--json] [--max-crops N]
+ *       [--tokenizer PATH] [--vocab-map FILE] IMAGE TARGET
  *
  * run prints the generated text, then one line per point ("x y label",
  * pixels of IMAGE); with --json one object {"text", "ids", "points":
@@ -22,6 +24,18 @@
  * (vit_features.f32, pooled.f32, connector.f32, input_ids.i64,
  * generated_ids.i64, generation_step_logits.f32 with the first step only)
  * and a manifest.json giving each file's dtype and shape.
+ *
+ * Molmo 2 / MolmoPoint checkpoints (model2.h) run the same way.
+ * --max-crops N bounds the hi-res crops of the image (default: the
+ * checkpoint's, 8); --tokenizer PATH selects a tokenizer.json (or a
+ * directory) when the checkpoint ships none, and --vocab-map FILE maps the
+ * tokenizer's real ids to the ids of a checkpoint with a pruned vocabulary
+ * and back (the tiny test checkpoints' tiny_vocab.json).  MolmoPoint's
+ * points come from its point tokens, decoded to pixels by the engine.
+ * --dump also writes point_patch_k.f32 / point_subpatch_k.f32 for
+ * MolmoPoint, and the manifest names each file's tensor in the golden data
+ * ("vit.features", "connector.pooled", "connector.out", "logits.step0",
+ * "pre.input_ids", "gen.tokens", "point.patch_k", "point.subpatch_k").
  */
 #include "config.h"
 
@@ -46,7 +60,8 @@
 
 struct run_opts {
 	const char *model, *image, *prompt, *dump;
-	long long max_new, threads, ctx;
+	const char *tokenizer, *vocab_map;
+	long long max_new, threads, ctx, max_crops;
 	bool ignore_eos, json, bf16;
 };
 
@@ -57,6 +72,24 @@ point_label(const struct answer *a, size_t k)
 	const struct answer_tag *t = &a->tags[a->pts[k].tag];
 
 	return t->alt != NULL ? t->alt : t->label;
+}
+
+/* MolmoPoint: the label of its points, the text between the coords
+ * attribute's closing `">` and `</point`, or "" (output grammar §10.2). */
+static void
+point_label2(const char *text, char *out, size_t n)
+{
+	const char *a = text != NULL ? strstr(text, "coords=\"") : NULL;
+	const char *b, *c;
+
+	out[0] = '\0';
+	if (a == NULL || (b = strstr(a + 8, "\">")) == NULL)
+		return;
+	b += 2;
+	c = strstr(b, "</point");
+	if (c == NULL)
+		c = b + strlen(b);
+	snprintf(out, n, "%.*s", (int)(c - b), b);
 }
 
 /* ---- Files ---- */
@@ -154,12 +187,15 @@ dump(const char *dir, const struct model_session *s,
 {
 	static const struct {
 		enum model_tensor t;
-		const char *name;
+		const char *name, *golden;
 	} tens[] = {
-	    {MODEL_T_VIT_FEATURES, "vit_features.f32"},
-	    {MODEL_T_POOLED, "pooled.f32"},
-	    {MODEL_T_CONNECTOR, "connector.f32"},
-	    {MODEL_T_FIRST_LOGITS, "generation_step_logits.f32"},
+	    {MODEL_T_VIT_FEATURES, "vit_features.f32", "vit.features"},
+	    {MODEL_T_POOLED, "pooled.f32", "connector.pooled"},
+	    {MODEL_T_CONNECTOR, "connector.f32", "connector.out"},
+	    {MODEL_T_FIRST_LOGITS, "generation_step_logits.f32",
+	     "logits.step0"},
+	    {MODEL_T_PATCH_K, "point_patch_k.f32", "point.patch_k"},
+	    {MODEL_T_SUBPATCH_K, "point_subpatch_k.f32", "point.subpatch_k"},
 	};
 	json_t *files = json_object(), *man;
 	int64_t shape[3], *ids = NULL;
@@ -186,6 +222,8 @@ dump(const char *dir, const struct model_session *s,
 		if (write_array(dir, tens[k].name, p, n * sizeof(float), files,
 		                "f32", nd, shape, e) == -1)
 			goto out;
+		json_object_set_new(json_object_get(files, tens[k].name),
+		                    "golden", json_string(tens[k].golden));
 	}
 	ids = xcalloc((size_t)res->n_prompt + (size_t)res->n_ids + 1, 8);
 	for (i = 0; i < res->n_prompt; i++)
@@ -194,12 +232,16 @@ dump(const char *dir, const struct model_session *s,
 	if (write_array(dir, "input_ids.i64", ids, (size_t)res->n_prompt * 8,
 	                files, "i64", 1, shape, e) == -1)
 		goto out;
+	json_object_set_new(json_object_get(files, "input_ids.i64"), "golden",
+	                    json_string("pre.input_ids"));
 	for (i = 0; i < res->n_ids; i++)
 		ids[i] = res->ids[i];
 	shape[0] = res->n_ids;
 	if (write_array(dir, "generated_ids.i64", ids, (size_t)res->n_ids * 8,
 	                files, "i64", 1, shape, e) == -1)
 		goto out;
+	json_object_set_new(json_object_get(files, "generated_ids.i64"),
+	                    "golden", json_string("gen.tokens"));
 	man = json_pack("{s:O}", "files", files);
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
 	if (json_dump_file(man, path, JSON_INDENT(1) | JSON_SORT_KEYS) != 0) {
@@ -265,6 +307,7 @@ run(const struct run_opts *o, bool point_mode)
 	struct answer ans = {0};
 	struct err ae;
 	struct err e;
+	char label2[256];
 	void *bytes = NULL;
 	size_t len;
 	int rc = CTL_FAIL, i;
@@ -274,6 +317,9 @@ run(const struct run_opts *o, bool point_mode)
 	mp.n_threads = (int)o->threads;
 	mp.n_ctx = (int)o->ctx;
 	mp.mem_available = avail;
+	mp.tokenizer = o->tokenizer;
+	mp.vocab_map = o->vocab_map;
+	mp.max_crops = (int)o->max_crops;
 	if (o->bf16)
 		mp.weights = MODEL_WEIGHTS_BF16;
 	if (o->image != NULL) {
@@ -302,6 +348,7 @@ run(const struct run_opts *o, bool point_mode)
 	rq.prompt = o->prompt;
 	rq.max_new_tokens = (int)o->max_new;
 	rq.ignore_eos = o->ignore_eos;
+	rq.max_crops = (int)o->max_crops;
 	if (model_run(s, &rq, &res, &e) == -1) {
 		fprintf(stderr, "pointctl: %s\n", e.msg);
 		goto out;
@@ -316,9 +363,10 @@ run(const struct run_opts *o, bool point_mode)
 	        stop_name(res.stop));
 	/* points (spec §8.2-8.3); an answer without any is not an error */
 	ae.msg[0] = '\0';
-	if (rq.image != NULL &&
+	if (rq.image != NULL && res.points == NULL &&
 	    answer_parse(res.text, img.w, img.h, &ans, &ae) == -1)
 		memset(&ans, 0, sizeof(ans));
+	point_label2(res.text, label2, sizeof(label2));
 	if (o->dump != NULL && dump(o->dump, s, &res, &e) == -1) {
 		fprintf(stderr, "pointctl: dump: %s\n", e.msg);
 		goto out;
@@ -333,6 +381,13 @@ run(const struct run_opts *o, bool point_mode)
 			    jp, json_pack("{s:f, s:f, s:s}", "x", ans.pts[k].x,
 			                  "y", ans.pts[k].y, "label",
 			                  point_label(&ans, k)));
+		for (i = 0; i < res.n_points; i++)
+			json_array_append_new(
+			    jp,
+			    json_pack("{s:f, s:f, s:s, s:i}", "x",
+			              res.points[4 * i + 2], "y",
+			              res.points[4 * i + 3], "label", label2,
+			              "id", (int)res.points[4 * i]));
 		obj = json_pack(
 		    "{s:s, s:o, s:o, s:s, s:{s:f, s:f, s:f, s:f, s:i, s:i, "
 		    "s:i}}",
@@ -357,7 +412,10 @@ run(const struct run_opts *o, bool point_mode)
 		for (k = 0; k < ans.n; k++)
 			printf("%.1f %.1f %s\n", ans.pts[k].x, ans.pts[k].y,
 			       point_label(&ans, k));
-		if (point_mode && ans.n == 0) {
+		for (i = 0; i < res.n_points; i++)
+			printf("%.2f %.2f %s\n", res.points[4 * i + 2],
+			       res.points[4 * i + 3], label2);
+		if (point_mode && ans.n == 0 && res.n_points == 0) {
 			printf("none\n");
 			fprintf(stderr, "pointctl: answer: %s%s%s\n", res.text,
 			        ae.msg[0] != '\0' ? " -- " : "", ae.msg);
@@ -396,7 +454,10 @@ enum {
 	O_DUMP,
 	O_JSON,
 	O_CTX,
-	O_BF16
+	O_BF16,
+	O_MAXCROPS,
+	O_TOKENIZER,
+	O_VOCABMAP
 };
 
 static const struct option longopts[] = {
@@ -410,6 +471,9 @@ static const struct option longopts[] = {
     {"json", no_argument, NULL, O_JSON},
     {"ctx", required_argument, NULL, O_CTX},
     {"bf16", no_argument, NULL, O_BF16},
+    {"max-crops", required_argument, NULL, O_MAXCROPS},
+    {"tokenizer", required_argument, NULL, O_TOKENIZER},
+    {"vocab-map", required_argument, NULL, O_VOCABMAP},
     {NULL, 0, NULL, 0},
 };
 
@@ -459,6 +523,17 @@ parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case O_BF16:
 			o->bf16 = true;
+			break;
+		case O_MAXCROPS:
+			if (num_opt("--max-crops", optarg, 1, 128,
+			            &o->max_crops) == -1)
+				return -1;
+			break;
+		case O_TOKENIZER:
+			o->tokenizer = optarg;
+			break;
+		case O_VOCABMAP:
+			o->vocab_map = optarg;
 			break;
 		default:
 			return -1;

@@ -550,6 +550,18 @@ hparams_parse(struct hparams *hp, const char *json, size_t len, struct err *e)
 		return err_set(e, "config.json: not a JSON object");
 	}
 	mt = json_string_value(json_object_get(root, "model_type"));
+	if (mt != NULL &&
+	    (strcmp(mt, "molmo2") == 0 || strcmp(mt, "molmo_point") == 0)) {
+		/* Molmo 2 configs have their own schema, parsed by model2.c;
+		 * model_open sends such checkpoints there */
+		err_set(e,
+		        "config.json: model_type \"%s\" is a Molmo 2 "
+		        "checkpoint, read by model2.h (model_open dispatches "
+		        "to it), not by hparams",
+		        mt);
+		json_decref(root);
+		return -1;
+	}
 	if (mt != NULL && strcmp(mt, "molmo") != 0) {
 		err_set(e,
 		        "config.json: model_type \"%.40s\" not supported "

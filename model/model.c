@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/model2.h"
 #include "model/model_impl.h"
 #include "model/tok.h"
 #include "util/buf.h"
@@ -275,6 +276,22 @@ model_open(const char *dir, const struct model_params *p, struct err *e)
 	}
 	kern_init();
 	m->dir = xstrdup(dir);
+	if (model2_is_molmo2(dir)) {
+		m->m2 = model2_open(dir, &m->params, m->params.tokenizer,
+		                    m->params.vocab_map, e);
+		if (m->m2 == NULL)
+			goto fail;
+		if (m->params.mem_available != 0 &&
+		    m->m2->mem.total > m->params.mem_available) {
+			err_set(e,
+			        "%s: molmo2 model needs %.2f GiB, only %.2f "
+			        "GiB available",
+			        dir, (double)m->m2->mem.total / (1 << 30),
+			        (double)m->params.mem_available / (1 << 30));
+			goto fail;
+		}
+		return m;
+	}
 	if (hparams_load(&m->hp, dir, e) == -1)
 		goto fail;
 	if (derive(m, e) == -1)
@@ -347,6 +364,7 @@ model_close(struct model *m)
 {
 	if (m == NULL)
 		return;
+	model2_close(m->m2);
 	tok_close(m->tok);
 	weights_fini(&m->w);
 	st_close(m->st);
@@ -357,12 +375,16 @@ model_close(struct model *m)
 const struct model_mem *
 model_mem(const struct model *m)
 {
+	if (m->m2 != NULL)
+		return &m->m2->mem;
 	return &m->mem;
 }
 
 int32_t
 model_eos(const struct model *m)
 {
+	if (m->m2 != NULL)
+		return m->m2->eos_id;
 	return m->eos_id;
 }
 
@@ -371,6 +393,14 @@ model_describe(const struct model *m, char *buf, size_t n)
 {
 	const struct hparams *hp = &m->hp;
 
+	if (m->m2 != NULL) {
+		char d2[192];
+		model2_describe(m->m2, d2, sizeof(d2));
+		snprintf(buf, n, "%s%s, kernels %s", d2,
+		         m->params.weights == MODEL_WEIGHTS_BF16 ? " bf16" : "",
+		         kern_name());
+		return;
+	}
 	snprintf(buf, n,
 	         "%s d=%d layers=%d heads=%d/%d ffn=%d vocab=%d%s%s, vit "
 	         "%dx%d (runs %d), kernels %s",
@@ -393,6 +423,14 @@ model_session_new_sized(struct model *m, int n_ctx, int max_crops,
 	int n, i;
 
 	s->m = m;
+	if (m->m2 != NULL) {
+		s->s2 = model2_session_new(m->m2, max_crops, e);
+		if (s->s2 == NULL) {
+			free(s);
+			return NULL;
+		}
+		return s;
+	}
 	s->n_threads = m->params.n_threads;
 	s->n_ctx = n_ctx;
 	s->chunk = m->params.prefill_chunk;
@@ -428,6 +466,8 @@ fail:
 struct model_session *
 model_session_new(struct model *m, struct err *e)
 {
+	if (m->m2 != NULL)
+		return model_session_new_sized(m, 0, m->params.max_crops, e);
 	return model_session_new_sized(m, context_len(m), MODEL_MAX_CROPS, e);
 }
 
@@ -439,6 +479,11 @@ model_session_free(struct model_session *s)
 
 	if (s == NULL)
 		return;
+	if (s->s2 != NULL) {
+		model2_session_free(s->s2);
+		free(s);
+		return;
+	}
 	n = session_bufs(s->m, s->n_ctx, s->chunk, s->max_crops, s->n_threads,
 	                 b);
 	for (i = 0; i < n; i++) {
@@ -598,6 +643,29 @@ model_run(struct model_session *s, const struct model_request *rq,
 	float *xe;
 
 	memset(res, 0, sizeof(*res));
+	if (s->s2 != NULL) {
+		struct model2_request r2 = model2_request_default();
+		int rc;
+
+		if (rq->temperature > 0)
+			return err_set(e,
+			               "molmo2: only greedy decoding is "
+			               "implemented (temperature %g)",
+			               (double)rq->temperature);
+		r2.image = rq->image;
+		r2.prompt = rq->prompt;
+		r2.max_crops = rq->max_crops;
+		r2.max_new_tokens = rq->max_new_tokens;
+		r2.ignore_eos = rq->ignore_eos;
+		r2.on_token = rq->on_token;
+		r2.token_arg = rq->token_arg;
+		r2.cancel = rq->cancel;
+		r2.cancel_arg = rq->cancel_arg;
+		rc = model2_run(s->s2, &r2, res, e);
+		if (rc == 0)
+			res->points = model2_points(s->s2, &res->n_points);
+		return rc;
+	}
 	memset(&s->t, 0, sizeof(s->t));
 	s->n_crops = 0;
 	s->n_ids = 0;
@@ -713,6 +781,8 @@ model_session_tensor(const struct model_session *s, enum model_tensor which,
 {
 	const struct model *m = s->m;
 
+	if (s->s2 != NULL)
+		return model2_tensor(s->s2, which, shape, ndim);
 	switch (which) {
 	case MODEL_T_VIT_FEATURES:
 		if (s->n_crops == 0)
@@ -744,6 +814,9 @@ model_session_tensor(const struct model_session *s, enum model_tensor which,
 		shape[0] = m->n_vocab_out;
 		*ndim = 1;
 		return s->first_logits;
+	case MODEL_T_PATCH_K:
+	case MODEL_T_SUBPATCH_K:
+		return NULL;
 	}
 	return NULL;
 }

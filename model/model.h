@@ -4,6 +4,12 @@
  * Qwen2 decoder, Molmo-7B-O with OLMo, MolmoE-1B with OLMoE), running on the
  * CPU.  Pixels and a prompt in; generated tokens, text and timings out.
  *
+ * Molmo 2 and MolmoPoint checkpoints (config.json model_type "molmo2" /
+ * "molmo_point") open through the same calls and run on the engine of
+ * model2.h; for them the ViT / pooled / connector tensors have the shapes
+ * [crops, 729, 2 vd], [tokens, vd], [tokens, d], and only greedy decoding
+ * is implemented (temperature > 0 is an error).
+ *
  * Use:
  *	struct model_params mp = model_params_default();
  *	mp.n_threads = 8;
@@ -64,6 +70,15 @@ struct model_params {
 	                      with it): default 256 */
 	uint64_t mem_available; /* bytes of RAM the caller may use (e.g.
 	                           /proc/meminfo MemAvailable); 0 = no check */
+	/* ---- Molmo 2 / MolmoPoint checkpoints (model_type "molmo2",
+	 * "molmo_point"; model2.h); ignored by v1 checkpoints ---- */
+	const char *tokenizer; /* tokenizer.json or a directory holding one;
+	                          NULL = the checkpoint's own (the tiny
+	                          checkpoints ship none) */
+	const char *vocab_map; /* vocab_map.h file mapping real ids to a
+	                          pruned checkpoint's ids; NULL = none */
+	int max_crops; /* most hi-res crops a session accepts per request:
+	                  0 = the checkpoint's default (8) */
 };
 
 /* Defaults: 1 thread, weights as stored, n_ctx 0, chunk 256, no check. */
@@ -132,9 +147,12 @@ struct model_request {
 	void *token_arg;
 	model_cancel_fn *cancel;
 	void *cancel_arg;
+	int max_crops; /* Molmo 2: most hi-res crops for this image, up to
+	                  the session's params.max_crops; 0 = the
+	                  checkpoint's default.  v1 ignores it. */
 };
 
-/* Defaults: no image, prompt "", 200 tokens, greedy. */
+/* Defaults: no image, prompt "", 200 tokens, greedy, max_crops 0. */
 struct model_request model_request_default(void);
 
 enum model_stop {
@@ -164,6 +182,11 @@ struct model_result {
 	int n_prompt;
 	enum model_stop stop;
 	struct model_timings t;
+	/* MolmoPoint: the generated points decoded to pixels of the image,
+	 * [n_points][4] = object id, image index, x, y (borrowed, like ids);
+	 * NULL / 0 for other models (their points are in the text). */
+	const double *points;
+	int n_points;
 };
 
 /*
@@ -179,7 +202,11 @@ enum model_tensor {
 	MODEL_T_VIT_FEATURES, /* [crops, 576, 2 vd] */
 	MODEL_T_POOLED,       /* [crops, 144, vd] */
 	MODEL_T_CONNECTOR,    /* [crops, 144, d] */
-	MODEL_T_FIRST_LOGITS  /* [vocab] logits of the first generated token */
+	MODEL_T_FIRST_LOGITS, /* [vocab] logits of the first generated token
+	                         (MolmoPoint: the extended vector) */
+	MODEL_T_PATCH_K,      /* MolmoPoint: [n_tok + 1, patch_embed_dim]
+	                         point-head patch keys */
+	MODEL_T_SUBPATCH_K    /* MolmoPoint: [n_tok, 4, patch_embed_dim] */
 };
 /*
  * The tensor (borrowed, valid until the next run) and its shape in

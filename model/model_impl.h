@@ -38,6 +38,8 @@
 #define MODEL_MAX_CROPS 13
 
 struct tok;
+struct model2;
+struct model2_session;
 
 /* A sampling candidate (gen.c). */
 struct gen_cand {
@@ -69,6 +71,8 @@ struct model {
 	int feat_dim;         /* n_vit_layers * vd (2048) */
 	int bos_id, eos_id;   /* -1 when unknown */
 	struct model_mem mem; /* the plan printed at load */
+	struct model2 *m2;    /* Molmo 2 / MolmoPoint: everything above unused
+	                         but params and dir */
 };
 
 /* Optional per-position outputs of lm_forward, for tests and --dump. */
@@ -140,8 +144,9 @@ struct model_session {
 	bool have_first;     /* first_logits hold this run's */
 	char *text;          /* decoded generation (malloc'd per run) */
 	struct model_timings t;
-	uint64_t rng;          /* sampling state */
-	struct gen_cand *cand; /* [n_vocab_out] sampling scratch */
+	uint64_t rng;              /* sampling state */
+	struct gen_cand *cand;     /* [n_vocab_out] sampling scratch */
+	struct model2_session *s2; /* Molmo 2: the session doing the work */
 };
 
 /* ---- vit.c ---- */

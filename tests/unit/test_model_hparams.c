@@ -506,7 +506,15 @@ START_TEST(test_hparams_rejects_bad_configs)
 	/* architecture options we do not implement */
 	expect_bad(with(q, "layer_norm_type", json_string("default")),
 	           "layer_norm_type");
-	expect_bad(with(q, "model_type", json_string("molmo2")), "molmo2");
+	/* Molmo 2 configs are not this schema: hparams refuses them and
+	 * says where they go (model2.h; test_model_molmo2 opens them
+	 * through model_open's dispatch) */
+	expect_bad(with(q, "model_type", json_string("molmo2")),
+	           "Molmo 2 checkpoint, read by model2.h");
+	expect_bad(with(q, "model_type", json_string("molmo_point")),
+	           "Molmo 2 checkpoint");
+	expect_bad(with(q, "model_type", json_string("llava")),
+	           "Molmo v1 only");
 	expect_bad(with(q, "weight_tying", json_true()), "weight_tying");
 	expect_bad(with(q, "tie_word_embeddings", json_true()),
 	           "tie_word_embeddings");
