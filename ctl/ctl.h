@@ -9,6 +9,8 @@
 #ifndef CTL_CTL_H
 #define CTL_CTL_H
 
+#include <stdbool.h>
+
 enum {
 	CTL_OK = 0,    /* success */
 	CTL_FAIL = 1,  /* the command failed */
@@ -33,6 +35,16 @@ int ctl_detokenize(int argc, char **argv);
 
 /* ctl_text.c: where targets named by their text are, from Tesseract. */
 int ctl_locate(int argc, char **argv);
+/*
+ * pointctl point's text backend: read the words of the PNG or JPEG at
+ * image and print the answer for target (as locate does, or as one JSON
+ * object).  With may_defer, an answer the text does not settle (no match,
+ * ambiguous, a weak match, a target that is not text) prints nothing and
+ * returns 1 so the caller can ask Molmo.  Returns 0 when printed, -1 after
+ * an error message.
+ */
+int ctl_text_point(const char *image, const char *target, int max_points,
+                   bool json, bool may_defer);
 
 /* ctl_store.c: the session log (store/): list, show, export, import. */
 int ctl_sessions(int argc, char **argv);

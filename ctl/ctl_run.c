@@ -61,6 +61,7 @@
 struct run_opts {
 	const char *model, *image, *prompt, *dump;
 	const char *tokenizer, *vocab_map;
+	const char *backend; /* point: "molmo", "text" or "auto" */
 	long long max_new, threads, ctx, max_crops;
 	bool ignore_eos, json, bf16;
 };
@@ -457,7 +458,8 @@ enum {
 	O_BF16,
 	O_MAXCROPS,
 	O_TOKENIZER,
-	O_VOCABMAP
+	O_VOCABMAP,
+	O_BACKEND
 };
 
 static const struct option longopts[] = {
@@ -474,6 +476,7 @@ static const struct option longopts[] = {
     {"max-crops", required_argument, NULL, O_MAXCROPS},
     {"tokenizer", required_argument, NULL, O_TOKENIZER},
     {"vocab-map", required_argument, NULL, O_VOCABMAP},
+    {"backend", required_argument, NULL, O_BACKEND},
     {NULL, 0, NULL, 0},
 };
 
@@ -535,11 +538,21 @@ parse(int argc, char **argv, struct run_opts *o)
 		case O_VOCABMAP:
 			o->vocab_map = optarg;
 			break;
+		case O_BACKEND:
+			if (strcmp(optarg, "molmo") != 0 &&
+			    strcmp(optarg, "text") != 0 &&
+			    strcmp(optarg, "auto") != 0) {
+				fprintf(stderr, "pointctl: --backend must be "
+				                "molmo, text or auto\n");
+				return -1;
+			}
+			o->backend = optarg;
+			break;
 		default:
 			return -1;
 		}
 	}
-	return o->model == NULL ? -1 : 0;
+	return 0;
 }
 
 int
@@ -547,7 +560,8 @@ ctl_run(int argc, char **argv)
 {
 	struct run_opts o;
 
-	if (parse(argc, argv, &o) == -1 || o.prompt == NULL || optind != argc)
+	if (parse(argc, argv, &o) == -1 || o.model == NULL ||
+	    o.prompt == NULL || o.backend != NULL || optind != argc)
 		return ctl_usage("run");
 	return run(&o, false);
 }
@@ -566,6 +580,20 @@ ctl_point(int argc, char **argv)
 		return ctl_usage("point");
 	o.image = argv[optind];
 	t = argv[optind + 1];
+	/* The backend: molmo with --model, else text (pointd's names). */
+	if (o.backend == NULL)
+		o.backend = o.model != NULL ? "molmo" : "text";
+	if (strcmp(o.backend, "molmo") == 0 && o.model == NULL)
+		return ctl_usage("point");
+	if (strcmp(o.backend, "molmo") != 0) {
+		/* auto asks Molmo only when the text does not settle it and
+		 * a model was given. */
+		rc = ctl_text_point(o.image, t, 1, o.json,
+		                    strcmp(o.backend, "auto") == 0 &&
+		                        o.model != NULL);
+		if (rc != 1)
+			return rc == 0 ? CTL_OK : CTL_FAIL;
+	}
 	/* "Point to the {target}" (spec §8.4), unless the target already
 	 * starts with an article or "all" */
 	n = strlen(t) + 32;

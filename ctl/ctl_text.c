@@ -239,50 +239,106 @@ parse_opts(int argc, char **argv, struct locate_opts *o)
 	return argc - optind >= 2 ? 0 : -1;
 }
 
+/* Decode the image at path and read its words; 0, or -1 after a message. */
+static int
+read_words(const char *cmd, const char *path, const struct locate_opts *o,
+           struct image *img, struct ocr **ocr, struct ocr_result **r)
+{
+	struct ocr_params p = ocr_params_default();
+	struct ocr_image oi;
+	struct err e;
+	void *bytes;
+	size_t len;
+
+	bytes = read_file(path, IMAGE_MAX_BYTES, &len, &e);
+	if (bytes == NULL) {
+		fprintf(stderr, "pointctl %s: %s\n", cmd, e.msg);
+		return -1;
+	}
+	if (image_decode(bytes, len, NULL, img, &e) == -1) {
+		fprintf(stderr, "pointctl %s: %s: %s\n", cmd, path, e.msg);
+		free(bytes);
+		return -1;
+	}
+	free(bytes);
+	p.lang = o->lang;
+	p.threads = (int)o->threads;
+	*ocr = ocr_new(&p, &e);
+	if (*ocr == NULL) {
+		fprintf(stderr, "pointctl %s: %s\n", cmd, e.msg);
+		return -1;
+	}
+	oi.w = img->w;
+	oi.h = img->h;
+	oi.rgb = img->rgb;
+	*r = ocr_read(*ocr, &oi, &e);
+	if (*r == NULL) {
+		fprintf(stderr, "pointctl %s: %s: %s\n", cmd, path, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * True when the text settles the target: it names text, one to max_points
+ * places carry it, and the best match scores at least MATCH_SURE (the rule
+ * of pointd's auto backend).
+ */
+static bool
+text_is_sure(const struct ocr_result *r, const char *target, int max_points)
+{
+	struct match_hit hits[LOCATE_MAX_POINTS];
+	struct match_query q;
+	struct err e;
+	ssize_t n;
+
+	if (match_parse(target, &q, &e) == -1 || q.kind == MATCH_NONTEXT)
+		return false;
+	n = match_find(r, &q, NULL, hits, LOCATE_MAX_POINTS, &e);
+	return n >= 1 && n <= max_points && hits[0].score >= MATCH_SURE;
+}
+
+int
+ctl_text_point(const char *image, const char *target, int max_points, bool json,
+               bool may_defer)
+{
+	struct locate_opts o;
+	struct image img = {0};
+	struct ocr_result *r = NULL;
+	struct ocr *ocr = NULL;
+	int rc = -1;
+
+	memset(&o, 0, sizeof(o));
+	o.json = json;
+	o.max_points = max_points;
+	o.lang = "eng";
+	if (read_words("point", image, &o, &img, &ocr, &r) == -1)
+		goto done;
+	if (may_defer && !text_is_sure(r, target, max_points)) {
+		rc = 1;
+		goto done;
+	}
+	rc = answer(r, target, &o) == 0 && fflush(stdout) == 0 ? 0 : -1;
+done:
+	ocr_result_free(r);
+	ocr_free(ocr);
+	image_fini(&img);
+	return rc;
+}
+
 int
 ctl_locate(int argc, char **argv)
 {
 	struct locate_opts o;
-	struct ocr_params p = ocr_params_default();
-	struct ocr_image oi;
 	struct image img = {0};
 	struct ocr_result *r = NULL;
 	struct ocr *ocr = NULL;
-	struct err e;
-	void *bytes;
-	size_t len;
 	int i, rc = CTL_FAIL;
 
 	if (parse_opts(argc, argv, &o) == -1)
 		return ctl_usage("locate");
-	bytes = read_file(argv[optind], IMAGE_MAX_BYTES, &len, &e);
-	if (bytes == NULL) {
-		fprintf(stderr, "pointctl locate: %s\n", e.msg);
-		return CTL_FAIL;
-	}
-	if (image_decode(bytes, len, NULL, &img, &e) == -1) {
-		fprintf(stderr, "pointctl locate: %s: %s\n", argv[optind],
-		        e.msg);
-		free(bytes);
-		return CTL_FAIL;
-	}
-	free(bytes);
-	p.lang = o.lang;
-	p.threads = (int)o.threads;
-	ocr = ocr_new(&p, &e);
-	if (ocr == NULL) {
-		fprintf(stderr, "pointctl locate: %s\n", e.msg);
+	if (read_words("locate", argv[optind], &o, &img, &ocr, &r) == -1)
 		goto done;
-	}
-	oi.w = img.w;
-	oi.h = img.h;
-	oi.rgb = img.rgb;
-	r = ocr_read(ocr, &oi, &e);
-	if (r == NULL) {
-		fprintf(stderr, "pointctl locate: %s: %s\n", argv[optind],
-		        e.msg);
-		goto done;
-	}
 	for (i = optind + 1; i < argc; i++) {
 		if (answer(r, argv[i], &o) == -1)
 			goto done;

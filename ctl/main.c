@@ -28,7 +28,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "replay", ctl_replay, "[--database path] [-f file] --model dir | --url url [--token token] [--tolerance px] [--threads n] [--max-new-tokens n] [--json] session", "re-run a recorded session and diff the answers" },
 	{ "report", ctl_report, "[--database path] [-f file] [--replay file] -o dir session", "write a session as a self-contained HTML page" },
 	{ "run", ctl_run, "--model dir [--image file] --prompt text [--max-new-tokens n] [--ignore-eos] [--threads n] [--ctx n] [--bf16] [--dump dir] [--json] [--max-crops n] [--tokenizer path] [--vocab-map file]", "run the Molmo engine on an image and a prompt" },
-	{ "point", ctl_point, "--model dir [--threads n] [--max-new-tokens n] [--json] [--max-crops n] [--tokenizer path] [--vocab-map file] image target", "point at a target in an image with the Molmo engine" },
+	{ "point", ctl_point, "[--backend molmo|text|auto] [--model dir] [--threads n] [--max-new-tokens n] [--json] [--max-crops n] [--tokenizer path] [--vocab-map file] image target", "point at a target in an image (Molmo engine or the text on screen)" },
 	{ "preprocess", ctl_preprocess, "--model dir [--image file] --prompt text --dump dir [--threads n]", "write the model inputs of an image and prompt as arrays" },
 };
 /* clang-format on */
