@@ -166,6 +166,27 @@ parse_points(const char *text, int w, int h, struct backend_answer *a)
 	answer_fini(&ans);
 }
 
+/*
+ * MolmoPoint points come from its pointing head, already decoded to pixels
+ * of the image (model_result.points: object id, image index, x, y), not
+ * from the text.
+ */
+static void
+head_points(const struct model_result *res, struct backend_answer *a)
+{
+	size_t i, n;
+
+	n = (size_t)res->n_points < BACKEND_MAX_POINTS ? (size_t)res->n_points
+	                                               : BACKEND_MAX_POINTS;
+	a->points = xcalloc(n, sizeof(*a->points));
+	for (i = 0; i < n; i++) {
+		a->points[i].x = res->points[4 * i + 2];
+		a->points[i].y = res->points[4 * i + 3];
+		a->points[i].label = NULL;
+	}
+	a->n_points = n;
+}
+
 static int
 molmo_run(void *h, const struct backend_request *rq, struct backend_answer *a,
           struct err *e)
@@ -198,7 +219,10 @@ molmo_run(void *h, const struct backend_request *rq, struct backend_answer *a,
 	a->ms_vision = res.t.vision_ms;
 	a->ms_prefill = res.t.prefill_ms;
 	a->ms_decode = res.t.decode_ms;
-	parse_points(res.text, img.w, img.h, a);
+	if (res.n_points > 0)
+		head_points(&res, a);
+	else
+		parse_points(res.text, img.w, img.h, a);
 	return 0;
 }
 
