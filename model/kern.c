@@ -28,6 +28,7 @@
 
 /* The SIMD variants exist on x86-64 only. */
 #if defined(__x86_64__)
+#include <cpuid.h>
 #define KERN_X86         1
 #define KERN_TABLE(name) (&(name))
 #else
@@ -192,13 +193,29 @@ cpu_has_avx512(void)
 #endif
 }
 
+/* F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports
+ * does not know "f16c". */
+static bool
+cpu_has_f16c(void)
+{
+#if KERN_X86
+	unsigned int a, b, c, d;
+
+	if (__get_cpuid(1, &a, &b, &c, &d) == 0)
+		return false;
+	return (c & bit_F16C) != 0;
+#else
+	return false;
+#endif
+}
+
 static bool
 cpu_has_avx2(void)
 {
 #if KERN_X86
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2") &&
-	       __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+	       __builtin_cpu_supports("fma") && cpu_has_f16c();
 #else
 	return false;
 #endif
