@@ -917,8 +917,12 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return http_writeable(wsi, pss);
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	/* lws frees the per-transaction data after this without always
+	 * sending CLOSED_HTTP: release the form parser and buffers here. */
 	case LWS_CALLBACK_CLOSED_HTTP:
-		pss_reset(pss);
+		if (pss != NULL)
+			pss_reset(pss);
 		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* A WebSocket upgrade without our subprotocol. */
