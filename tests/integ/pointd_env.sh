@@ -98,7 +98,7 @@ pointd_stop() {
 	rc=$?
 	PID=
 	[ $rc -eq 0 ] || fail "pointd exited with status $rc"
-	if grep -q "ERROR: AddressSanitizer\|runtime error:\|WARNING: ThreadSanitizer" "$TMP/log"; then
+	if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|WARNING: ThreadSanitizer" "$TMP/log"; then
 		fail "sanitizer report in the pointd log"
 	fi
 }
