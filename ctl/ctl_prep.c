@@ -33,6 +33,7 @@
 #include "model/prep.h"
 #include "model/tok.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
 
@@ -42,48 +43,6 @@ struct prep_opts {
 	const char *model, *image, *prompt, *dump;
 	long long threads;
 };
-
-/* Read a whole file of at most max bytes (caller frees). */
-static void *
-slurp(const char *path, size_t max, size_t *len, struct err *e)
-{
-	FILE *f = fopen(path, "rb");
-	char *p = NULL;
-	size_t n = 0, cap = 0, got;
-
-	if (f == NULL) {
-		err_set(e, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	for (;;) {
-		if (n == cap) {
-			if (cap >= max + 1) {
-				err_set(e, "%s: larger than %zu bytes", path,
-				        max);
-				goto fail;
-			}
-			cap = cap ? 2 * cap : 65536;
-			if (cap > max + 1)
-				cap = max + 1;
-			p = xreallocarray(p, cap, 1);
-		}
-		got = fread(p + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		err_set(e, "%s: read error", path);
-		goto fail;
-	}
-	fclose(f);
-	*len = n;
-	return p;
-fail:
-	fclose(f);
-	free(p);
-	return NULL;
-}
 
 /* Write n bytes as dir/name and describe the array in files. */
 static int
@@ -190,7 +149,7 @@ run(const struct prep_opts *o)
 	if (text == NULL)
 		goto fail;
 	if (o->image != NULL) {
-		bytes = slurp(o->image, IMAGE_MAX_BYTES, &len, &e);
+		bytes = file_read(o->image, IMAGE_MAX_BYTES, &len, &e);
 		if (bytes == NULL ||
 		    image_decode(bytes, len, NULL, &img, &e) == -1)
 			goto fail;

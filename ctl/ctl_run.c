@@ -55,6 +55,7 @@
 #include "model/answer.h"
 #include "model/model.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
 
@@ -94,45 +95,6 @@ point_label2(const char *text, char *out, size_t n)
 }
 
 /* ---- Files ---- */
-
-static void *
-read_file(const char *path, size_t max, size_t *len, struct err *e)
-{
-	FILE *f = fopen(path, "rb");
-	char *p = NULL;
-	size_t n = 0, cap = 0, got;
-
-	if (f == NULL) {
-		err_set(e, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	for (;;) {
-		if (n == cap) {
-			if (cap >= max) {
-				err_set(e, "%s: larger than %zu bytes", path,
-				        max);
-				goto fail;
-			}
-			cap = cap ? 2 * cap : 65536;
-			p = xreallocarray(p, cap, 1);
-		}
-		got = fread(p + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		err_set(e, "%s: read error", path);
-		goto fail;
-	}
-	fclose(f);
-	*len = n;
-	return p;
-fail:
-	fclose(f);
-	free(p);
-	return NULL;
-}
 
 /* MemAvailable of /proc/meminfo in bytes, 0 when unknown. */
 static uint64_t
@@ -324,7 +286,7 @@ run(const struct run_opts *o, bool point_mode)
 	if (o->bf16)
 		mp.weights = MODEL_WEIGHTS_BF16;
 	if (o->image != NULL) {
-		bytes = read_file(o->image, IMAGE_MAX_BYTES, &len, &e);
+		bytes = file_read(o->image, IMAGE_MAX_BYTES, &len, &e);
 		if (bytes == NULL ||
 		    image_decode(bytes, len, NULL, &img, &e) == -1) {
 			fprintf(stderr, "pointctl: %s\n", e.msg);

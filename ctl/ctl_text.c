@@ -36,6 +36,7 @@
 #include "text/match.h"
 #include "text/ocr.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
 
@@ -47,51 +48,6 @@ struct locate_opts {
 	long long threads;
 	const char *lang;
 };
-
-/* Read a whole file of at most max bytes; NULL with e set. */
-static void *
-read_file(const char *path, size_t max, size_t *len, struct err *e)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *p = NULL;
-	size_t n = 0, cap = 0;
-
-	if (f == NULL) {
-		err_set(e, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	for (;;) {
-		size_t got;
-
-		if (n == cap) {
-			if (cap >= max + 1)
-				break;
-			cap = cap != 0 ? 2 * cap : 65536;
-			if (cap > max + 1)
-				cap = max + 1;
-			p = xreallocarray(p, cap, 1);
-		}
-		got = fread(p + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		err_set(e, "%s: read error", path);
-		goto fail;
-	}
-	if (n > max) {
-		err_set(e, "%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	fclose(f);
-	*len = n;
-	return p;
-fail:
-	fclose(f);
-	free(p);
-	return NULL;
-}
 
 static double
 now_ms(void)
@@ -250,7 +206,7 @@ read_words(const char *cmd, const char *path, const struct locate_opts *o,
 	void *bytes;
 	size_t len;
 
-	bytes = read_file(path, IMAGE_MAX_BYTES, &len, &e);
+	bytes = file_read(path, IMAGE_MAX_BYTES, &len, &e);
 	if (bytes == NULL) {
 		fprintf(stderr, "pointctl %s: %s\n", cmd, e.msg);
 		return -1;

@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/queue.h"
 #include "util/sha256.h"
 #include "util/str.h"
@@ -153,6 +155,31 @@ START_TEST(test_sha256_known_vectors)
 }
 END_TEST
 
+START_TEST(test_file_read_caps_and_terminates)
+{
+	char path[] = "/tmp/pointd-test-file.XXXXXX";
+	struct err e;
+	size_t len;
+	char *p;
+	int fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "hello", 5), 5);
+	close(fd);
+	p = file_read(path, 5, &len, &e);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(len, 5);
+	ck_assert_str_eq(p, "hello");
+	free(p);
+	ck_assert_ptr_null(file_read(path, 4, &len, &e));
+	ck_assert(strstr(e.msg, "larger than 4 bytes") != NULL);
+	unlink(path);
+	ck_assert_ptr_null(file_read(path, 100, &len, &e));
+	ck_assert(strstr(e.msg, path) != NULL);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -168,6 +195,7 @@ main(void)
 	tcase_add_test(tc, test_err_set_and_prefix);
 	tcase_add_test(tc, test_queue_is_fifo_across_threads);
 	tcase_add_test(tc, test_sha256_known_vectors);
+	tcase_add_test(tc, test_file_read_caps_and_terminates);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
