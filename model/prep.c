@@ -15,13 +15,21 @@
  *
  * Design: a struct prep owns every buffer and grows them only when an image
  * needs more, so the steady state allocates nothing.  The pixel work runs in
- * fork-join phases (the resize, in one phase for TF and two for torch, with
- * clip and normalisation; then patchify with masks); in each phase the
- * units (rows, or crop patch-rows) are split between threads by index, and each
- * output value is computed by exactly one thread with the same float operations
- * in the same order, so any thread count gives bit-identical results.  Float
- * arithmetic mirrors the reference in float32; the module is built with
- * -ffp-contract=off so no FMA changes a rounding.
+ * fork-join phases: for torch first the column pass over the input rows
+ * (into a per-view intermediate image); then, for both flavours, one phase
+ * over "bands", the patch-high strips of canvas rows of the global view and
+ * of the high-res canvas.  A band's content rows are resized (the rest of
+ * the resize, clip, normalise) into a small per-thread buffer whose columns
+ * outside the content hold the padding value, and every crop patch row made
+ * of that band (one for the global view; for the high-res canvas one per
+ * overlapping crop: one or two crop rows times cols) is written into the
+ * output, with its masks.  No content image is kept, and every
+ * output value is written once.  Bands are split between threads by
+ * estimated cost; each output value is computed by exactly one thread with
+ * the same float operations in the same order, so any thread count gives
+ * bit-identical results.  Float arithmetic mirrors the reference in
+ * float32; the module is built with -ffp-contract=off so no FMA changes a
+ * rounding.
  */
 #include "config.h"
 
@@ -345,12 +353,24 @@ const struct prep_kern prep_kern_base = {
     prep_kern_tf_rows,
     prep_kern_torch_cols,
     prep_kern_torch_rows,
+    prep_kern_emit,
+    prep_kern_fence,
 };
 const struct prep_kern prep_kern_avx2 = {
     "avx2",
     prep_kern_tf_rows_avx2,
     prep_kern_torch_cols_avx2,
     prep_kern_torch_rows_avx2,
+    prep_kern_emit_avx2,
+    prep_kern_fence_avx2,
+};
+const struct prep_kern prep_kern_avx512 = {
+    "avx512",
+    prep_kern_tf_rows_avx512,
+    prep_kern_torch_cols_avx512,
+    prep_kern_torch_rows_avx512,
+    prep_kern_emit_avx512,
+    prep_kern_fence_avx512,
 };
 
 /* Grow *p to hold n elements of size sz; returns -1 on overflow or ENOMEM
@@ -374,6 +394,30 @@ grow(void **p, size_t *cap, size_t n, size_t sz, struct err *e)
 	return 0;
 }
 
+/* grow() for p->images: 64-byte aligned (whole cache lines for the
+ * streaming stores); the old contents are not kept. */
+static int
+grow_aligned(float **p, size_t *cap, size_t n, struct err *e)
+{
+	size_t bytes;
+	void *q;
+
+	if (n <= *cap)
+		return 0;
+	if (__builtin_mul_overflow(n, sizeof(float), &bytes) ||
+	    bytes > SIZE_MAX - 64)
+		return err_set(e, "preprocess: buffer size overflow");
+	bytes = (bytes + 63) & ~(size_t)63;
+	q = aligned_alloc(64, bytes);
+	if (q == NULL)
+		return err_set(e, "preprocess: out of memory (%zu bytes)",
+		               bytes);
+	free(*p);
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
 struct prep *
 prep_new(const struct prep_config *cfg, struct err *e)
 {
@@ -384,9 +428,17 @@ prep_new(const struct prep_config *cfg, struct err *e)
 		return NULL;
 	p = xcalloc(1, sizeof(*p));
 	p->cfg = *cfg;
-	/* Same results either way; AVX2 only does them 8 at a time. */
-	p->kern =
-	    __builtin_cpu_supports("avx2") ? &prep_kern_avx2 : &prep_kern_base;
+	/* Same results either way; AVX2 and AVX-512 only do them 8 or 16
+	 * at a time. */
+	if (__builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw"))
+		p->kern = &prep_kern_avx512;
+	else if (__builtin_cpu_supports("avx2"))
+		p->kern = &prep_kern_avx2;
+	else
+		p->kern = &prep_kern_base;
+	/* Non-temporal stores for the output (see prep_kern_emit). */
+	p->stream = true;
 	for (i = 0; i < 3; i++)
 		p->pad[i] = (0.0f - cfg->mean[i]) / cfg->std[i];
 	for (i = 0; i < cfg->patch * 3; i++)
@@ -407,8 +459,13 @@ view_fini(struct prep_view *v)
 	free(v->ax_x.w);
 	free(v->ax_x.pstart);
 	free(v->ax_x.pw);
+	free(v->ax_y.zbase);
+	free(v->ax_y.zidx);
+	free(v->ax_y.zw);
+	free(v->ax_x.zbase);
+	free(v->ax_x.zidx);
+	free(v->ax_x.zw);
 	free(v->tmp);
-	free(v->content);
 }
 
 void
@@ -419,6 +476,7 @@ prep_free(struct prep *p)
 	view_fini(&p->global);
 	view_fini(&p->hires);
 	free(p->scratch);
+	free(p->padcanvas);
 	free(p->images);
 	free(p->masks);
 	free(p->input_idx);
@@ -438,8 +496,6 @@ static int
 view_plan(struct prep *p, struct prep_view *v, const struct model_image *img,
           int th, int tw, struct err *e)
 {
-	size_t n;
-
 	v->th = th;
 	v->tw = tw;
 	prep_fit(img->h, img->w, th, tw, &v->h, &v->w);
@@ -459,23 +515,22 @@ view_plan(struct prep *p, struct prep_view *v, const struct model_image *img,
 	    grow((void **)&v->tmp, &v->tmp_cap,
 	         (size_t)img->h * (size_t)v->w * 3, sizeof(float), e) == -1)
 		return -1;
-	n = (size_t)v->h * (size_t)v->w * 3;
-	return grow((void **)&v->content, &v->content_cap, n, sizeof(float), e);
+	return 0;
 }
 
 /* ---- Fork-join phases ---- */
 
 enum phase {
-	PHASE_TF,         /* TF resize, both views */
-	PHASE_TORCH_COLS, /* torch resize, first pass */
-	PHASE_TORCH_ROWS, /* torch resize, second pass */
-	PHASE_PATCH,      /* patchify and masks */
+	PHASE_TORCH_COLS, /* torch resize, first pass (columns) */
+	PHASE_BANDS,      /* resize rows, clip, normalise, patchify, masks */
 };
 
 struct job {
 	struct prep *p;
 	const struct model_image *img;
 	enum phase phase;
+	int n_bands[2]; /* ps-row canvas bands of the global view, the hires */
+	int n_units;    /* n_bands[0] + n_bands[1] */
 };
 
 /* Split n units into nth nearly equal contiguous ranges. */
@@ -484,42 +539,6 @@ split(int n, int ith, int nth, int *lo, int *hi)
 {
 	*lo = (int)((long long)n * ith / nth);
 	*hi = (int)((long long)n * (ith + 1) / nth);
-}
-
-/*
- * The resize phases.  TF (rows first) needs one phase: each content row of
- * both views (global first) is computed from the input alone.  Torch
- * (columns first) needs two: input rows resampled along x for both views,
- * then the content rows of both views.
- */
-static void
-resize_task(struct job *j, int ith, int nth)
-{
-	struct prep *p = j->p;
-	float *scratch = p->scratch + (size_t)ith * p->scratch_row;
-	int ng = p->global.h, nh = p->hires.h, lo, hi;
-
-	if (j->phase == PHASE_TORCH_COLS) {
-		split(j->img->h, ith, nth, &lo, &hi);
-		p->kern->torch_cols(p, j->img, scratch, lo, hi);
-		return;
-	}
-	split(ng + nh, ith, nth, &lo, &hi);
-	if (j->phase == PHASE_TF) {
-		if (lo < ng)
-			p->kern->tf_rows(p, &p->global, j->img, scratch, lo,
-			                 hi < ng ? hi : ng);
-		if (hi > ng)
-			p->kern->tf_rows(p, &p->hires, j->img, scratch,
-			                 (lo > ng ? lo : ng) - ng, hi - ng);
-	} else {
-		if (lo < ng)
-			p->kern->torch_rows(p, &p->global, lo,
-			                    hi < ng ? hi : ng);
-		if (hi > ng)
-			p->kern->torch_rows(p, &p->hires,
-			                    (lo > ng ? lo : ng) - ng, hi - ng);
-	}
 }
 
 /* Length of the overlap of [a, a+n) and [b, b+m). */
@@ -531,68 +550,18 @@ overlap(int a, int n, int b, int m)
 	return hi > lo ? hi - lo : 0;
 }
 
-/*
- * Phase 2: crop t, patch row py: copy 14 x (24 x 14) canvas pixels into the
- * patches of that row and, for high-res crops, compute their masks.  Pixels
- * outside the content are the normalised pad value.
- */
+/* Masks of crop t's patch row py (section 4.7: high-res crop k = t - 1
+ * writes mask row k). */
 static void
-patch_row(struct prep *p, int t, int py)
+mask_row(struct prep *p, int t, int py)
 {
 	const struct prep_config *c = &p->cfg;
-	const struct prep_view *v;
-	int ps = c->patch, cp = c->base_h / ps, win, y0, x0, px, dy, cy, cx;
-	int run_lo, run_hi, k;
-	size_t pdim = (size_t)ps * ps * 3;
-	float *dst, *d;
-	const float *src;
+	const struct prep_view *v = &p->hires;
+	int ps = c->patch, cp = c->base_h / ps, win, y0, x0, px, k;
 
 	win = (cp - c->margin[0] - c->margin[1]) * ps;
-	if (t == 0) {
-		v = &p->global;
-		y0 = 0;
-		x0 = 0;
-	} else {
-		v = &p->hires;
-		y0 = (t - 1) / p->cols * win;
-		x0 = (t - 1) % p->cols * win;
-	}
-	dst = p->images + ((size_t)t * cp * cp + (size_t)py * cp) * pdim;
-	for (px = 0; px < cp; px++) {
-		d = dst + (size_t)px * pdim;
-		cx = x0 + px * ps - v->left; /* content column of dx = 0 */
-		/* Columns [run_lo, run_hi) of the patch are content, the rest
-		 * padding; both clamped to [0, ps]. */
-		run_lo = cx < 0 ? -cx : 0;
-		if (run_lo > ps)
-			run_lo = ps;
-		run_hi = cx + ps > v->w ? v->w - cx : ps;
-		if (run_hi < run_lo)
-			run_hi = run_lo;
-		for (dy = 0; dy < ps; dy++, d += ps * 3) {
-			cy = y0 + py * ps + dy - v->top;
-			if (cy < 0 || cy >= v->h) {
-				memcpy(d, p->padrow,
-				       (size_t)ps * 3 * sizeof(float));
-				continue;
-			}
-			memcpy(d, p->padrow,
-			       (size_t)run_lo * 3 * sizeof(float));
-			if (run_hi > run_lo) {
-				src = v->content + ((size_t)cy * v->w +
-				                    (size_t)(cx + run_lo)) *
-				                       3;
-				memcpy(d + run_lo * 3, src,
-				       (size_t)(run_hi - run_lo) * 3 *
-				           sizeof(float));
-			}
-			memcpy(d + run_hi * 3, p->padrow,
-			       (size_t)(ps - run_hi) * 3 * sizeof(float));
-		}
-	}
-	if (t == 0 || p->masks == NULL)
-		return;
-	/* Section 4.7: high-res crop k = t - 1 writes mask row k. */
+	y0 = (t - 1) / p->cols * win;
+	x0 = (t - 1) % p->cols * win;
 	for (px = 0; px < cp; px++) {
 		k = overlap(y0 + py * ps, ps, v->top, v->h) *
 		    overlap(x0 + px * ps, ps, v->left, v->w);
@@ -601,26 +570,189 @@ patch_row(struct prep *p, int t, int py)
 	}
 }
 
+/* Which view and band a unit is: the global view's canvas bands come
+ * first, then the high-res canvas's. */
+static struct prep_view *
+unit_view(struct job *j, int u, int *b)
+{
+	if (u < j->n_bands[0]) {
+		*b = u;
+		return &j->p->global;
+	}
+	*b = u - j->n_bands[0];
+	return &j->p->hires;
+}
+
+/* Rough cost of a unit (resize multiply-adds plus values written), only to
+ * balance the threads; any split gives the same bits. */
+static double
+unit_cost(struct job *j, int u)
+{
+	const struct prep *p = j->p;
+	const struct prep_config *c = &p->cfg;
+	const struct prep_view *v;
+	int ps = c->patch, cp = c->base_h / ps, b, y, lo, hi, n_out;
+	double cost = 0.0, in_n = (double)j->img->w * 3;
+
+	v = unit_view(j, u, &b);
+	lo = b * ps - v->top;
+	hi = lo + ps;
+	lo = lo < 0 ? 0 : lo;
+	hi = hi > v->h ? v->h : hi;
+	for (y = lo; y < hi; y++) {
+		cost += (double)v->w * 3 * v->ax_x.taps * 4.0 / 3.0;
+		cost += (double)v->ax_y.len[y] *
+		        (c->resize == PREP_RESIZE_TF ? in_n : (double)v->w * 3);
+	}
+	/* patch rows emitted: 1 for the global view, up to 2 crop rows x
+	 * cols for the high-res one */
+	n_out = 1;
+	if (v == &p->hires) {
+		int wp = cp - c->margin[0] - c->margin[1], i;
+
+		n_out = 0;
+		for (i = 0; i < p->rows; i++)
+			if (b - i * wp >= 0 && b - i * wp < cp)
+				n_out += p->cols;
+	}
+	return cost + (double)n_out * cp * ps * ps * 3 * 2.0;
+}
+
+/* Units [lo, hi) for thread ith of nth, cutting the running cost into
+ * nearly equal parts.  Deterministic for a given nth. */
 static void
-patch_task(struct job *j, int ith, int nth)
+split_cost(struct job *j, int ith, int nth, int *lo, int *hi)
+{
+	double total = 0.0, acc = 0.0;
+	int u, cut[2] = {0, j->n_units}, k;
+
+	if (nth == 1) {
+		*lo = 0;
+		*hi = j->n_units;
+		return;
+	}
+	for (u = 0; u < j->n_units; u++)
+		total += unit_cost(j, u);
+	/* cut k (k = ith, ith + 1) is the first unit whose cost ends past
+	 * total * k / nth */
+	for (k = 0; k < 2; k++) {
+		if (ith + k == 0 || ith + k == nth)
+			continue;
+		acc = 0.0;
+		for (u = 0; u < j->n_units; u++) {
+			acc += unit_cost(j, u);
+			if (acc > total * (ith + k) / nth)
+				break;
+		}
+		cut[k] = u;
+	}
+	*lo = cut[0];
+	*hi = cut[1] > cut[0] ? cut[1] : cut[0];
+}
+
+/*
+ * One band: canvas rows [b * ps, b * ps + ps) of view v.  Its content rows
+ * are resized into the thread's band buffer (whose columns outside the
+ * content hold padding), then every crop patch row made of this band is
+ * emitted: the global crop's row b, or for each high-res crop row i that
+ * covers the band its patch row b - i * wp in all cols crops.
+ */
+static void
+band(struct job *j, struct prep_view *v, int b, float *scratch, int *tag)
 {
 	struct prep *p = j->p;
-	int cp = p->cfg.base_h / p->cfg.patch, lo, hi, u;
+	const struct prep_config *c = &p->cfg;
+	int ps = c->patch, cp = c->base_h / ps, wp, lo, hi, dy, i, k, t, py;
+	size_t pdim = (size_t)ps * ps * 3;
+	float *bandbuf = scratch + p->band_off, *out;
+	const float *rows[PREP_MAX_PATCH];
+	bool stream = p->stream;
 
-	split(p->n_crops * cp, ith, nth, &lo, &hi);
-	for (u = lo; u < hi; u++)
-		patch_row(p, u / cp, u % cp);
+	lo = b * ps - v->top;
+	hi = lo + ps;
+	lo = lo < 0 ? 0 : lo;
+	hi = hi > v->h ? v->h : hi;
+	for (dy = 0; dy < ps; dy++) {
+		k = b * ps + dy - v->top;
+		rows[dy] = k >= lo && k < hi
+		               ? bandbuf + (size_t)dy * p->band_stride
+		               : p->padcanvas;
+	}
+	if (hi > lo) {
+		out = bandbuf +
+		      (size_t)(lo + v->top - b * ps) * p->band_stride +
+		      (size_t)v->left * 3;
+		if (c->resize == PREP_RESIZE_TF)
+			p->kern->tf_rows(p, v, j->img, scratch, tag, lo, hi,
+			                 out, p->band_stride);
+		else
+			p->kern->torch_rows(p, v, lo, hi, out, p->band_stride);
+	}
+	if (v == &p->global) {
+		p->kern->emit(p->images + (size_t)b * cp * pdim, rows, 0, ps,
+		              cp, stream);
+		return;
+	}
+	wp = cp - c->margin[0] - c->margin[1];
+	for (i = 0; i < p->rows; i++) {
+		py = b - i * wp;
+		if (py < 0 || py >= cp)
+			continue;
+		for (k = 0; k < p->cols; k++) {
+			t = 1 + i * p->cols + k;
+			p->kern->emit(
+			    p->images +
+			        ((size_t)t * cp + (size_t)py) * cp * pdim,
+			    rows, (size_t)k * wp * ps * 3, ps, cp, stream);
+			if (p->masks != NULL)
+				mask_row(p, t, py);
+		}
+	}
+}
+
+static void
+bands_task(struct job *j, int ith, int nth)
+{
+	struct prep *p = j->p;
+	float *scratch = p->scratch + (size_t)ith * p->scratch_row;
+	struct prep_view *v, *cur = NULL;
+	int tag[PREP_RING_MAX], lo, hi, u, b, k, dy;
+
+	split_cost(j, ith, nth, &lo, &hi);
+	for (u = lo; u < hi; u++) {
+		v = unit_view(j, u, &b);
+		if (v != cur) {
+			/* a new view: the ring holds nothing of it, and the
+			 * band's padding columns change */
+			cur = v;
+			for (k = 0; k < PREP_RING_MAX; k++)
+				tag[k] = -1;
+			for (dy = 0; dy < p->cfg.patch; dy++)
+				memcpy(scratch + p->band_off +
+				           (size_t)dy * p->band_stride,
+				       p->padcanvas,
+				       (size_t)v->tw * 3 * sizeof(float));
+		}
+		band(j, v, b, scratch, tag);
+	}
+	if (p->stream)
+		p->kern->fence();
 }
 
 static void
 task(void *arg, int ith, int nth)
 {
 	struct job *j = arg;
+	struct prep *p = j->p;
+	float *scratch = p->scratch + (size_t)ith * p->scratch_row;
+	int lo, hi;
 
-	if (j->phase != PHASE_PATCH)
-		resize_task(j, ith, nth);
-	else
-		patch_task(j, ith, nth);
+	if (j->phase == PHASE_TORCH_COLS) {
+		split(j->img->h, ith, nth, &lo, &hi);
+		p->kern->torch_cols(p, j->img, scratch, lo, hi);
+		return;
+	}
+	bands_task(j, ith, nth);
 }
 
 static void
@@ -714,7 +846,7 @@ prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
          struct prep_out *out, struct err *e)
 {
 	const struct prep_config *c = &p->cfg;
-	int cp = c->base_h / c->patch, wp, win, margin_px, gh, gw, t;
+	int cp = c->base_h / c->patch, wp, win, margin_px, gh, gw, t, i, tw;
 	size_t n_img, n_mask;
 	struct job j;
 
@@ -739,28 +871,39 @@ prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
 	p->n_image_tokens = 2 + c->tok_h * (c->tok_w + 1) + 2 + gh * (gw + 1);
 	/* Per thread: one input row plus one value of slack for the 4-lane
 	 * horizontal kernel, and for TF a ring of converted input rows as
-	 * deep as the longest vertical span (up to PREP_RING_MAX). */
+	 * deep as the longest vertical span (up to PREP_RING_MAX; the AVX-512
+	 * loops convert on the fly and need none). */
 	p->ring_rows = 0;
-	if (c->resize == PREP_RESIZE_TF) {
+	if (c->resize == PREP_RESIZE_TF && p->kern != &prep_kern_avx512) {
 		p->ring_rows = p->global.ax_y.taps > p->hires.ax_y.taps
 		                   ? p->global.ax_y.taps
 		                   : p->hires.ax_y.taps;
 		if (p->ring_rows > PREP_RING_MAX)
 			p->ring_rows = 0;
 	}
-	p->scratch_row = ((size_t)img->w * 3 + 1) * (size_t)(1 + p->ring_rows);
+	/* then a band: patch-size canvas rows of the wider canvas */
+	tw = p->global.tw > p->hires.tw ? p->global.tw : p->hires.tw;
+	p->band_stride = ((size_t)tw * 3 + 15) & ~(size_t)15;
+	p->band_off = ((size_t)img->w * 3 + 1) * (size_t)(1 + p->ring_rows);
+	p->band_off = (p->band_off + 15) & ~(size_t)15;
+	p->scratch_row = p->band_off + (size_t)c->patch * p->band_stride;
 	if (grow((void **)&p->scratch, &p->scratch_cap,
 	         p->scratch_row * (size_t)pool_size(pool), sizeof(float),
-	         e) == -1)
+	         e) == -1 ||
+	    grow((void **)&p->padcanvas, &p->padcanvas_cap, (size_t)tw * 3,
+	         sizeof(float), e) == -1)
 		return -1;
-	/* the slack after every row */
-	for (t = 0; t < pool_size(pool) * (1 + p->ring_rows); t++)
-		p->scratch[(size_t)(t + 1) * ((size_t)img->w * 3 + 1) - 1] =
-		    0.0f;
+	for (t = 0; t < tw * 3; t++)
+		p->padcanvas[t] = p->pad[t % 3];
+	/* the slack after every input row */
+	for (t = 0; t < pool_size(pool); t++)
+		for (i = 0; i < 1 + p->ring_rows; i++)
+			p->scratch[(size_t)t * p->scratch_row +
+			           (size_t)(i + 1) * ((size_t)img->w * 3 + 1) -
+			           1] = 0.0f;
 	n_mask = (size_t)p->n_crops * cp * cp;
 	n_img = n_mask * c->patch * c->patch * 3;
-	if (grow((void **)&p->images, &p->images_cap, n_img, sizeof(float),
-	         e) == -1 ||
+	if (grow_aligned(&p->images, &p->images_cap, n_img, e) == -1 ||
 	    grow((void **)&p->masks, &p->masks_cap, n_mask, sizeof(float), e) ==
 	        -1 ||
 	    grow((void **)&p->input_idx, &p->idx_cap,
@@ -772,13 +915,12 @@ prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
 
 	j.p = p;
 	j.img = img;
-	if (c->resize == PREP_RESIZE_TF) {
-		run_phase(pool, &j, PHASE_TF);
-	} else {
+	j.n_bands[0] = c->base_h / c->patch;
+	j.n_bands[1] = p->hires.th / c->patch;
+	j.n_units = j.n_bands[0] + j.n_bands[1];
+	if (c->resize == PREP_RESIZE_TORCH)
 		run_phase(pool, &j, PHASE_TORCH_COLS);
-		run_phase(pool, &j, PHASE_TORCH_ROWS);
-	}
-	run_phase(pool, &j, PHASE_PATCH);
+	run_phase(pool, &j, PHASE_BANDS);
 	/* The last mask row is -1 (section 4.7). */
 	for (t = 0; t < cp * cp; t++)
 		p->masks[(size_t)(p->n_crops - 1) * cp * cp + t] = -1.0f;

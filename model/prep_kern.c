@@ -3,13 +3,15 @@
  * prep_kern.c: the pixel loops of the two resizes (see prep_resize.c for
  * the arithmetic they reproduce), plus clip and normalisation.
  *
- * This file is compiled twice: into libmodel.a for any x86-64 (SSE2), and
- * with -mavx2 -DPREP_AVX2 into libprep_avx2.a, where every exported
- * function gets the suffix _avx2; prep.c picks the AVX2 set when
- * __builtin_cpu_supports("avx2").  Both builds use -ffp-contract=off and
- * no FMA, and the loops do the same IEEE float operations in the same order
- * per element (only the vector width differs), so the results are
- * bit-identical; test_model_prep checks it.
+ * This file is compiled three times: into libmodel.a for any x86-64 (SSE2),
+ * with -mavx2 -DPREP_AVX2 into libprep_avx2.a and with -mavx512f -mavx512bw
+ * -DPREP_AVX512 into libprep_avx512.a, where every exported function gets
+ * the suffix _avx2 or _avx512; prep.c picks the widest set the CPU
+ * supports.  The AVX-512 build replaces the hot loops by intrinsics
+ * (z_* below).  All builds use -ffp-contract=off and no FMA, and the loops
+ * do the same IEEE float operations in the same order per element (only
+ * the vector width differs), so the results are bit-identical;
+ * test_model_prep checks AVX2 against SSE2.
  */
 #include "config.h"
 
@@ -19,7 +21,17 @@
 
 #include "model/prep_impl.h"
 
-#ifdef PREP_AVX2
+#ifdef PREP_AVX512
+#include <immintrin.h>
+
+static void z_vert_u8(float *restrict dst, const uint8_t *restrict rgb,
+                      size_t stride, size_t n, int start, int len,
+                      const float *restrict w);
+#endif
+
+#if defined(PREP_AVX512)
+#define KERN(name) name##_avx512
+#elif defined(PREP_AVX2)
 #define KERN(name) name##_avx2
 #else
 #define KERN(name) name
@@ -63,6 +75,10 @@ vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
 	size_t x;
 	int i, k;
 
+#ifdef PREP_AVX512
+	z_vert_u8(dst, rgb, stride, n, start, len, w);
+	return;
+#endif
 	if (len == 0) {
 		memset(dst, 0, n * sizeof(float));
 		return;
@@ -88,6 +104,212 @@ vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
 	}
 }
 
+#ifdef PREP_AVX512
+/*
+ * The hot loops written out for AVX-512: 16 values a vector, several
+ * accumulators in registers, masked tails.  Per value they do exactly the
+ * operations of the portable loops below, in the same order (one multiply,
+ * then one add per further tap; the same conversions, clip and
+ * normalisation), so the bits are the same.
+ */
+static inline __mmask16
+z_tail(size_t left)
+{
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* dst[x] = sum_k w[k] * rows[k][x] for x < n. */
+static void
+z_vert_ptrs(float *restrict dst, const float *const *rows, size_t n, int len,
+            const float *restrict w)
+{
+	__m512 a0, a1, a2, a3, wk;
+	const float *s;
+	size_t x;
+	__mmask16 m;
+	int k;
+
+	for (x = 0; x + 64 <= n; x += 64) {
+		wk = _mm512_set1_ps(w[0]);
+		s = rows[0] + x;
+		a0 = _mm512_mul_ps(wk, _mm512_loadu_ps(s));
+		a1 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16));
+		a2 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32));
+		a3 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 48));
+		for (k = 1; k < len; k++) {
+			wk = _mm512_set1_ps(w[k]);
+			s = rows[k] + x;
+			a0 = _mm512_add_ps(
+			    a0, _mm512_mul_ps(wk, _mm512_loadu_ps(s)));
+			a1 = _mm512_add_ps(
+			    a1, _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16)));
+			a2 = _mm512_add_ps(
+			    a2, _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32)));
+			a3 = _mm512_add_ps(
+			    a3, _mm512_mul_ps(wk, _mm512_loadu_ps(s + 48)));
+		}
+		_mm512_storeu_ps(dst + x, a0);
+		_mm512_storeu_ps(dst + x + 16, a1);
+		_mm512_storeu_ps(dst + x + 32, a2);
+		_mm512_storeu_ps(dst + x + 48, a3);
+	}
+	for (; x < n; x += 16) {
+		m = z_tail(n - x);
+		wk = _mm512_set1_ps(w[0]);
+		a0 = _mm512_mul_ps(wk, _mm512_maskz_loadu_ps(m, rows[0] + x));
+		for (k = 1; k < len; k++) {
+			wk = _mm512_set1_ps(w[k]);
+			a0 = _mm512_add_ps(
+			    a0, _mm512_mul_ps(
+			            wk, _mm512_maskz_loadu_ps(m, rows[k] + x)));
+		}
+		_mm512_mask_storeu_ps(dst + x, m, a0);
+	}
+}
+
+/*
+ * uint8 to float: dst = f32(src) * f32(1/255) (TF) or f32(src) / 255 (torch).
+ * The torch division is done as f32(f64(src) * f64(1/255)): for every one
+ * of the 256 inputs that gives the same float as the division (checked
+ * exhaustively, and test_model_prep compares against the portable loop),
+ * and a double multiply is much cheaper than a float division.
+ */
+static void
+z_row_u8(float *restrict dst, const uint8_t *restrict src, size_t n, bool tf)
+{
+	const __m512 c = _mm512_set1_ps((float)(1.0 / 255.0));
+	const __m512d cd = _mm512_set1_pd(1.0 / 255.0);
+	__m512i iv;
+	__m256 lo, hi;
+	__m512 v;
+	size_t x;
+
+	for (x = 0; x + 16 <= n; x += 16) {
+		iv = _mm512_cvtepu8_epi32(
+		    _mm_loadu_si128((const __m128i *)(src + x)));
+		if (tf) {
+			v = _mm512_mul_ps(_mm512_cvtepi32_ps(iv), c);
+		} else {
+			lo = _mm512_cvtpd_ps(_mm512_mul_pd(
+			    _mm512_cvtepi32_pd(_mm512_castsi512_si256(iv)),
+			    cd));
+			hi = _mm512_cvtpd_ps(
+			    _mm512_mul_pd(_mm512_cvtepi32_pd(
+			                      _mm512_extracti64x4_epi64(iv, 1)),
+			                  cd));
+			v = _mm512_castpd_ps(_mm512_insertf64x4(
+			    _mm512_castps_pd(_mm512_castps256_ps512(lo)),
+			    _mm256_castps_pd(hi), 1));
+		}
+		_mm512_storeu_ps(dst + x, v);
+	}
+	for (; x < n; x++)
+		dst[x] = tf ? u8_tf(src[x]) : u8_torch(src[x]);
+}
+
+/* TF's vertical pass straight from the uint8 rows (stride bytes apart),
+ * converting as row_tf does: dst[x] = sum_k w[k] * u8_tf(row start+k [x]).
+ * Same values as converting into the ring first, without the ring's
+ * traffic. */
+static inline __m512
+z_u8_tf(const uint8_t *s, __m512 c)
+{
+	return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+	                         _mm_loadu_si128((const __m128i *)s))),
+	                     c);
+}
+
+static void
+z_vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
+          size_t n, int start, int len, const float *restrict w)
+{
+	const __m512 c = _mm512_set1_ps((float)(1.0 / 255.0));
+	__m512 a0, a1, a2, a3, wk;
+	const uint8_t *s;
+	size_t x;
+	float r;
+	int k;
+
+	if (len == 0) {
+		memset(dst, 0, n * sizeof(float));
+		return;
+	}
+	rgb += (size_t)start * stride;
+	for (x = 0; x + 64 <= n; x += 64) {
+		s = rgb + x;
+		wk = _mm512_set1_ps(w[0]);
+		a0 = _mm512_mul_ps(wk, z_u8_tf(s, c));
+		a1 = _mm512_mul_ps(wk, z_u8_tf(s + 16, c));
+		a2 = _mm512_mul_ps(wk, z_u8_tf(s + 32, c));
+		a3 = _mm512_mul_ps(wk, z_u8_tf(s + 48, c));
+		for (k = 1; k < len; k++) {
+			s += stride;
+			wk = _mm512_set1_ps(w[k]);
+			a0 =
+			    _mm512_add_ps(a0, _mm512_mul_ps(wk, z_u8_tf(s, c)));
+			a1 = _mm512_add_ps(
+			    a1, _mm512_mul_ps(wk, z_u8_tf(s + 16, c)));
+			a2 = _mm512_add_ps(
+			    a2, _mm512_mul_ps(wk, z_u8_tf(s + 32, c)));
+			a3 = _mm512_add_ps(
+			    a3, _mm512_mul_ps(wk, z_u8_tf(s + 48, c)));
+		}
+		_mm512_storeu_ps(dst + x, a0);
+		_mm512_storeu_ps(dst + x + 16, a1);
+		_mm512_storeu_ps(dst + x + 32, a2);
+		_mm512_storeu_ps(dst + x + 48, a3);
+	}
+	for (; x + 16 <= n; x += 16) {
+		s = rgb + x;
+		a0 = _mm512_mul_ps(_mm512_set1_ps(w[0]), z_u8_tf(s, c));
+		for (k = 1; k < len; k++) {
+			s += stride;
+			a0 = _mm512_add_ps(
+			    a0,
+			    _mm512_mul_ps(_mm512_set1_ps(w[k]), z_u8_tf(s, c)));
+		}
+		_mm512_storeu_ps(dst + x, a0);
+	}
+	for (; x < n; x++) {
+		r = w[0] * u8_tf(rgb[x]);
+		for (k = 1; k < len; k++)
+			r += w[k] * u8_tf(rgb[(size_t)k * stride + x]);
+		dst[x] = r;
+	}
+}
+
+/* Clip to [0, 1] and (v - mean) / std over n pixels (3n values). */
+static void
+z_finish_row(float *restrict row, int n, const struct prep_config *c)
+{
+	float mean[48], std[48];
+	__m512 m[3], sd[3], v;
+	const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+	size_t x, total = (size_t)n * 3;
+	__mmask16 mk;
+	int i;
+
+	for (i = 0; i < 48; i++) {
+		mean[i] = c->mean[i % 3];
+		std[i] = c->std[i % 3];
+	}
+	for (i = 0; i < 3; i++) {
+		m[i] = _mm512_loadu_ps(mean + 16 * i);
+		sd[i] = _mm512_loadu_ps(std + 16 * i);
+	}
+	/* v < 0 ? 0 : v is max(0, v) and v > 1 ? 1 : v is min(1, v) with
+	 * these operand orders (the second operand wins ties and -0). */
+	for (x = 0, i = 0; x < total; x += 16, i = i == 2 ? 0 : i + 1) {
+		mk = z_tail(total - x);
+		v = _mm512_maskz_loadu_ps(mk, row + x);
+		v = _mm512_max_ps(zero, v);
+		v = _mm512_min_ps(one, v);
+		v = _mm512_div_ps(_mm512_sub_ps(v, m[i]), sd[i]);
+		_mm512_mask_storeu_ps(row + x, mk, v);
+	}
+}
+#endif
+
 /* torchvision's first step: one uint8 row to float. */
 static void
 row_torch(float *restrict dst, const uint8_t *restrict src, size_t n)
@@ -95,6 +317,10 @@ row_torch(float *restrict dst, const uint8_t *restrict src, size_t n)
 	size_t x;
 	int i;
 
+#ifdef PREP_AVX512
+	z_row_u8(dst, src, n, false);
+	return;
+#endif
 	for (x = 0; x + PREP_BLOCK <= n; x += PREP_BLOCK)
 		for (i = 0; i < PREP_BLOCK; i++)
 			dst[x + i] = u8_torch(src[x + i]);
@@ -120,6 +346,16 @@ vert_f32(float *restrict dst, const float *restrict rows, size_t n, int start,
 		return;
 	}
 	rows += (size_t)start * n;
+#ifdef PREP_AVX512
+	if (len <= PREP_RING_MAX) {
+		const float *ptr[PREP_RING_MAX];
+
+		for (i = 0; i < len; i++)
+			ptr[i] = rows + (size_t)i * n;
+		z_vert_ptrs(dst, ptr, n, len, w);
+		return;
+	}
+#endif
 	for (x = 0; x + PREP_BLOCK <= n; x += PREP_BLOCK) {
 		s = rows + x;
 		for (i = 0; i < PREP_BLOCK; i++)
@@ -168,9 +404,186 @@ horiz_t(float *restrict dst, const float *restrict src,
 	}
 }
 
+#ifdef PREP_AVX512
+/* The groups of z_horiz with a constant tap count t and window mode win
+ * (1, 32 or 64, see struct prep_axis); returns the first output not done. */
+static inline __attribute__((always_inline)) int
+z_horiz_t(float *restrict dst, const float *restrict src,
+          const struct prep_axis *a, int t, int win, int G)
+{
+	/* output value 3 * o + c is lane 4 * c + o */
+	const __m512i pack =
+	    G == 4 ? _mm512_setr_epi32(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 15,
+	                               15, 15, 15)
+	           : _mm512_setr_epi32(0, 4, 8, 1, 5, 9, 2, 6, 10, 15, 15, 15,
+	                               15, 15, 15, 15);
+	const __m512i bit5 = _mm512_set1_epi32(32);
+	int groups = (a->n_out + G - 1) / G, g, k, nv;
+	size_t lim = (size_t)a->n_in * 3, base;
+	const int *zbase = a->zbase;
+	const int32_t *zidx = a->zidx;
+	const float *s, *w = a->zw;
+	__m512 acc, x, hi, lo16, hi16, wk;
+	__m512i idx;
+	__mmask16 sel;
+
+	for (g = 0; g < groups; g++, w += (size_t)t * 4, dst += 3 * G) {
+		base = (size_t)zbase[g] * 3;
+		if (base + (win == 1 ? 0 : 3 * (size_t)(t - 1)) +
+		        (size_t)(win == 1 ? 32 : win) >
+		    lim)
+			break;
+		idx = _mm512_loadu_si512(zidx + (size_t)g * 16);
+		s = src + base;
+		sel = _mm512_test_epi32_mask(idx, bit5);
+		lo16 = _mm512_loadu_ps(s);
+		hi16 = _mm512_loadu_ps(s + 16);
+		acc = _mm512_setzero_ps();
+		for (k = 0; k < t; k++) {
+			if (win == 1)
+				x = _mm512_permutex2var_ps(
+				    lo16,
+				    _mm512_add_epi32(idx,
+				                     _mm512_set1_epi32(3 * k)),
+				    hi16);
+			else
+				x = _mm512_permutex2var_ps(
+				    _mm512_loadu_ps(s + 3 * k), idx,
+				    _mm512_loadu_ps(s + 3 * k + 16));
+			if (win == 64) {
+				hi = _mm512_permutex2var_ps(
+				    _mm512_loadu_ps(s + 3 * k + 32), idx,
+				    _mm512_loadu_ps(s + 3 * k + 48));
+				x = _mm512_mask_blend_ps(sel, x, hi);
+			}
+			wk = _mm512_broadcast_f32x4(
+			    _mm_loadu_ps(w + (size_t)k * 4));
+			x = _mm512_mul_ps(wk, x);
+			acc = k == 0 ? x : _mm512_add_ps(acc, x);
+		}
+		/* lanes 3G..15 are junk that the next group (or the tail
+		 * loop) overwrites, as long as they stay inside the row; near
+		 * its end only this group's own values are stored */
+		acc = _mm512_permutexvar_ps(pack, acc);
+		if ((size_t)g * 3 * G + 16 <= (size_t)a->n_out * 3) {
+			_mm512_storeu_ps(dst, acc);
+		} else {
+			nv = a->n_out * 3 - g * 3 * G;
+			nv = nv < 3 * G ? nv : 3 * G;
+			_mm512_mask_storeu_ps(dst, (__mmask16)((1u << nv) - 1),
+			                      acc);
+		}
+	}
+	return G * g;
+}
+
+/*
+ * Horizontal pass, 4 outputs a vector (see struct prep_axis for the group
+ * tables): lane (o, c) gets w[o][0] * v[o][0][c], then + w[o][k] *
+ * v[o][k][c] for k = 1 .. taps - 1, as horiz_t does.  The groups whose
+ * window would read past the row, at the right end, go through the same
+ * sums one value at a time.
+ */
+static void
+z_horiz(float *restrict dst, const float *restrict src,
+        const struct prep_axis *a)
+{
+	int t = a->taps, o, k, c;
+	const float *s, *w;
+	float r;
+
+	if (a->zg == 3) {
+		switch (t) {
+		case 6:
+			o = z_horiz_t(dst, src, a, 6, 32, 3);
+			break;
+		case 8:
+			o = z_horiz_t(dst, src, a, 8, 32, 3);
+			break;
+		case 9:
+			o = z_horiz_t(dst, src, a, 9, 32, 3);
+			break;
+		default:
+			o = z_horiz_t(dst, src, a, t, 32, 3);
+			break;
+		}
+	} else if (a->zwin == 1) {
+		switch (t) {
+		case 2:
+			o = z_horiz_t(dst, src, a, 2, 1, 4);
+			break;
+		case 3:
+			o = z_horiz_t(dst, src, a, 3, 1, 4);
+			break;
+		case 4:
+			o = z_horiz_t(dst, src, a, 4, 1, 4);
+			break;
+		case 5:
+			o = z_horiz_t(dst, src, a, 5, 1, 4);
+			break;
+		default:
+			o = z_horiz_t(dst, src, a, t, 1, 4);
+			break;
+		}
+	} else if (a->zwin == 32) {
+		switch (t) {
+		case 2:
+			o = z_horiz_t(dst, src, a, 2, 32, 4);
+			break;
+		case 3:
+			o = z_horiz_t(dst, src, a, 3, 32, 4);
+			break;
+		case 4:
+			o = z_horiz_t(dst, src, a, 4, 32, 4);
+			break;
+		case 5:
+			o = z_horiz_t(dst, src, a, 5, 32, 4);
+			break;
+		default:
+			o = z_horiz_t(dst, src, a, t, 32, 4);
+			break;
+		}
+	} else {
+		switch (t) {
+		case 6:
+			o = z_horiz_t(dst, src, a, 6, 64, 4);
+			break;
+		case 8:
+			o = z_horiz_t(dst, src, a, 8, 64, 4);
+			break;
+		case 9:
+			o = z_horiz_t(dst, src, a, 9, 64, 4);
+			break;
+		case 12:
+			o = z_horiz_t(dst, src, a, 12, 64, 4);
+			break;
+		default:
+			o = z_horiz_t(dst, src, a, t, 64, 4);
+			break;
+		}
+	}
+	for (; o < a->n_out; o++) {
+		w = a->pw + (size_t)o * t;
+		s = src + (size_t)a->pstart[o] * 3;
+		for (c = 0; c < 3; c++) {
+			r = w[0] * s[c];
+			for (k = 1; k < t; k++)
+				r += w[k] * s[3 * k + c];
+			dst[(size_t)o * 3 + c] = r;
+		}
+	}
+}
+#endif
+
 static void
 horiz(float *restrict dst, const float *restrict src, const struct prep_axis *a)
 {
+#ifdef PREP_AVX512
+	if (a->zwin != 0) {
+		z_horiz(dst, src, a);
+		return;
+	}
+#endif
 	switch (a->taps) {
 	case 1:
 		horiz_t(dst, src, a, 1);
@@ -207,6 +620,10 @@ finish_row(float *restrict row, int n, const struct prep_config *c)
 	float mean[12], std[12], v;
 	int x, i;
 
+#ifdef PREP_AVX512
+	z_finish_row(row, n, c);
+	return;
+#endif
 	for (i = 0; i < 12; i++) {
 		mean[i] = c->mean[i % 3];
 		std[i] = c->std[i % 3];
@@ -244,6 +661,10 @@ vert_ptrs(float *restrict dst, const float *const *rows, size_t n, int len,
 		memset(dst, 0, n * sizeof(float));
 		return;
 	}
+#ifdef PREP_AVX512
+	z_vert_ptrs(dst, rows, n, len, w);
+	return;
+#endif
 	for (x = 0; x + PREP_BLOCK <= n; x += PREP_BLOCK) {
 		s = rows[0] + x;
 		for (i = 0; i < PREP_BLOCK; i++)
@@ -271,6 +692,10 @@ row_tf(float *restrict dst, const uint8_t *restrict src, size_t n)
 	size_t x;
 	int i;
 
+#ifdef PREP_AVX512
+	z_row_u8(dst, src, n, true);
+	return;
+#endif
 	for (x = 0; x + PREP_BLOCK <= n; x += PREP_BLOCK)
 		for (i = 0; i < PREP_BLOCK; i++)
 			dst[x + i] = u8_tf(src[x + i]);
@@ -287,20 +712,22 @@ row_tf(float *restrict dst, const uint8_t *restrict src, size_t n)
  * (same values, more work).
  */
 void
-KERN(prep_kern_tf_rows)(const struct prep *p, struct prep_view *v,
-                        const struct model_image *img, float *scratch, int lo,
-                        int hi)
+KERN(prep_kern_tf_rows)(const struct prep *p, const struct prep_view *v,
+                        const struct model_image *img, float *scratch, int *tag,
+                        int lo, int hi, float *out, size_t stride)
 {
-	size_t in_n = (size_t)img->w * 3, n = (size_t)v->w * 3;
+	size_t in_n = (size_t)img->w * 3;
 	size_t rowlen = in_n + 1;
 	const struct prep_axis *ay = &v->ax_y;
 	const float *rows[PREP_RING_MAX];
 	float *ring = scratch + rowlen, *row, *slot;
-	int tag[PREP_RING_MAX], taps = ay->taps, y, k, r;
+	int taps = ay->taps, y, k, r;
 	bool use_ring = p->ring_rows >= taps;
 
-	for (k = 0; k < PREP_RING_MAX; k++)
-		tag[k] = -1;
+#ifdef PREP_AVX512
+	use_ring = false; /* z_vert_u8 converts on the fly */
+#endif
+
 	for (y = lo; y < hi; y++) {
 		/* rows first: one resampled input row in scratch ... */
 		if (use_ring) {
@@ -322,7 +749,7 @@ KERN(prep_kern_tf_rows)(const struct prep *p, struct prep_view *v,
 			        ay->len[y], ay->w + (size_t)y * taps);
 		}
 		/* ... then its columns */
-		row = v->content + (size_t)y * n;
+		row = out + (size_t)(y - lo) * stride;
 		horiz(row, scratch, &v->ax_x);
 		finish_row(row, v->w, &p->cfg);
 	}
@@ -344,16 +771,95 @@ KERN(prep_kern_torch_cols)(const struct prep *p, const struct model_image *img,
 }
 
 void
-KERN(prep_kern_torch_rows)(const struct prep *p, struct prep_view *v, int lo,
-                           int hi)
+KERN(prep_kern_torch_rows)(const struct prep *p, const struct prep_view *v,
+                           int lo, int hi, float *out, size_t stride)
 {
 	size_t n = (size_t)v->w * 3;
 	const struct prep_axis *ay = &v->ax_y;
+	float *row;
 	int y;
 
 	for (y = lo; y < hi; y++) {
-		vert_f32(v->content + (size_t)y * n, v->tmp, n, ay->start[y],
-		         ay->len[y], ay->w + (size_t)y * ay->taps);
-		finish_row(v->content + (size_t)y * n, v->w, &p->cfg);
+		row = out + (size_t)(y - lo) * stride;
+		vert_f32(row, v->tmp, n, ay->start[y], ay->len[y],
+		         ay->w + (size_t)y * ay->taps);
+		finish_row(row, v->w, &p->cfg);
 	}
+}
+
+/*
+ * One patch row of a crop: dst gets, for each of the cp patches px and each
+ * of its ps pixel rows dy, the ps * 3 floats at rows[dy] + x0 + px * ps * 3
+ * (x0 in floats), one after the other.  With AVX-512, whole 64-byte lines
+ * are assembled with masked loads and written with non-temporal stores when
+ * dst is 64-byte aligned and the row a whole number of lines (the output is
+ * far larger than the caches and not read back here); the caller issues the
+ * store fence.  Otherwise plain copies.  Only copies: the bits are the same.
+ */
+void
+KERN(prep_kern_emit)(float *restrict dst, const float *const *rows, size_t x0,
+                     int ps, int cp, bool stream)
+{
+	size_t seg = (size_t)ps * 3;
+	int px, dy;
+
+#ifdef PREP_AVX512
+	size_t total = (size_t)cp * (size_t)ps * seg, pos, off;
+	const float *src;
+	__mmask16 m;
+	__m512 v;
+
+	if (stream && seg >= 16 && (uintptr_t)dst % 64 == 0 &&
+	    total % 16 == 0) {
+		/* segment (px, dy) and the offset of the next line in it */
+		px = 0;
+		dy = 0;
+		off = 0;
+		src = rows[0] + x0;
+		for (pos = 0; pos < total; pos += 16) {
+			if (off + 16 <= seg) {
+				v = _mm512_loadu_ps(src + off);
+				off += 16;
+			} else {
+				/* the line straddles two segments */
+				m = (__mmask16)((1u << (seg - off)) - 1);
+				v = _mm512_maskz_loadu_ps(m, src + off);
+				off = 16 - (seg - off);
+				if (++dy == ps) {
+					dy = 0;
+					px++;
+				}
+				src = px < cp ? rows[dy] + x0 + (size_t)px * seg
+				              : src;
+				v = _mm512_mask_loadu_ps(v, (__mmask16)~m,
+				                         src + off - 16);
+			}
+			if (off == seg) {
+				off = 0;
+				if (++dy == ps) {
+					dy = 0;
+					px++;
+				}
+				if (px < cp)
+					src = rows[dy] + x0 + (size_t)px * seg;
+			}
+			_mm512_stream_ps(dst + pos, v);
+		}
+		return;
+	}
+#else
+	(void)stream;
+#endif
+	for (px = 0; px < cp; px++)
+		for (dy = 0; dy < ps; dy++, dst += seg)
+			memcpy(dst, rows[dy] + x0 + (size_t)px * seg,
+			       seg * sizeof(float));
+}
+
+void
+KERN(prep_kern_fence)(void)
+{
+#ifdef PREP_AVX512
+	_mm_sfence();
+#endif
 }

@@ -101,6 +101,83 @@ pad_spans(struct prep_axis *a)
 	}
 }
 
+/* Fill the AVX-512 group tables for groups of G outputs; returns the
+ * largest window index. */
+static int
+group_fill(struct prep_axis *a, int G)
+{
+	int groups = (a->n_out + G - 1) / G, g, l, o, k, t = a->taps;
+	int maxidx = 0;
+
+	for (g = 0; g < groups; g++) {
+		a->zbase[g] = a->pstart[G * g];
+		/* lane l = 4 * channel + output; outputs past G or n_out and
+		 * channel 3 (spare) repeat others */
+		for (l = 0; l < 16; l++) {
+			o = G * g + (l % 4 < G ? l % 4 : G - 1);
+			if (o >= a->n_out)
+				o = a->n_out - 1;
+			a->zidx[g * 16 + l] = (a->pstart[o] - a->zbase[g]) * 3 +
+			                      (l / 4 < 3 ? l / 4 : 2);
+			if (a->zidx[g * 16 + l] > maxidx)
+				maxidx = a->zidx[g * 16 + l];
+			if (l < 4)
+				for (k = 0; k < t; k++)
+					a->zw[((size_t)g * t + k) * 4 + l] =
+					    a->pw[(size_t)o * t + k];
+		}
+	}
+	return maxidx;
+}
+
+/* Fill the AVX-512 group tables from pstart/pw (see struct prep_axis):
+ * groups of 4 outputs, or of 3 when that lets one 32-float window serve
+ * where 4 outputs would need 64. */
+static int
+group_spans(struct prep_axis *a, struct err *e)
+{
+	size_t groups = ((size_t)a->n_out + 2) / 3, nw;
+	int t = a->taps, maxidx, *zb;
+	int32_t *zi;
+	float *zw;
+
+	if (groups > a->zcap) {
+		zb = realloc(a->zbase, groups * sizeof(int));
+		if (zb == NULL)
+			return err_set(e, "preprocess: out of memory");
+		a->zbase = zb;
+		zi = realloc(a->zidx, groups * 16 * sizeof(int32_t));
+		if (zi == NULL)
+			return err_set(e, "preprocess: out of memory");
+		a->zidx = zi;
+		a->zcap = groups;
+	}
+	nw = groups * (size_t)t * 4;
+	if (nw > a->zwcap) {
+		zw = realloc(a->zw, nw * sizeof(float));
+		if (zw == NULL)
+			return err_set(e, "preprocess: out of memory");
+		a->zw = zw;
+		a->zwcap = nw;
+	}
+	a->zg = 4;
+	maxidx = group_fill(a, 4);
+	if (maxidx >= 32 && group_fill(a, 3) < 32) {
+		a->zg = 3;
+		a->zwin = 32;
+		return 0;
+	}
+	if (maxidx >= 32)
+		group_fill(a, 4);
+	/* a fixed window when every tap of a group fits in 32 floats, else
+	 * one sliding by a pixel a tap */
+	a->zwin = maxidx + 3 * (t - 1) < 32 ? 1
+	          : maxidx < 32             ? 32
+	          : maxidx < 64             ? 64
+	                                    : 0;
+	return 0;
+}
+
 /* ---- TensorFlow ScaleAndTranslate spans ---- */
 
 static void
@@ -249,5 +326,5 @@ prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
 			torch_weights(&t, n_in, o, a->w + (size_t)o * taps);
 	}
 	pad_spans(a);
-	return 0;
+	return group_spans(a, e);
 }

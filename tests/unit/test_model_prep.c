@@ -455,8 +455,9 @@ END_TEST
  * an image with odd widths so the vector tails run too). */
 START_TEST(test_simd_kernels_agree)
 {
-	static const struct prep_kern *k[2] = {&prep_kern_base,
-	                                       &prep_kern_avx2};
+	/* Every variant this CPU runs, against the portable one. */
+	const struct prep_kern *k[3] = {&prep_kern_base, NULL, NULL};
+	int nk = 1;
 	struct prep_config cfg;
 	struct prep *p;
 	struct prep_out o;
@@ -467,7 +468,12 @@ START_TEST(test_simd_kernels_agree)
 	size_t n = 0, i;
 	int f, v;
 
-	if (!__builtin_cpu_supports("avx2"))
+	if (__builtin_cpu_supports("avx2"))
+		k[nk++] = &prep_kern_avx2;
+	if (__builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw"))
+		k[nk++] = &prep_kern_avx512;
+	if (nk == 1)
 		return; /* nothing to compare on this CPU */
 	rgb = malloc((size_t)1001 * 623 * 3);
 	for (i = 0; i < (size_t)1001 * 623 * 3; i++)
@@ -479,7 +485,7 @@ START_TEST(test_simd_kernels_agree)
 		prep_config_default(&cfg, f == 0 ? PREP_RESIZE_TF
 		                                 : PREP_RESIZE_TORCH);
 		first = NULL;
-		for (v = 0; v < 2; v++) {
+		for (v = 0; v < nk; v++) {
 			p = prep_new(&cfg, &e);
 			p->kern = k[v];
 			ck_assert_int_eq(prep_run(p, &mi, NULL, &o, &e), 0);
