@@ -45,7 +45,7 @@ struct conf {
 	char *tls_cert, *tls_key;     /* PEM files, "" for plain ws:// */
 	struct conf_list origins;     /* allowed Origin values; empty = any */
 	char *user;                   /* drop privileges to this user (root) */
-	char *backend;                /* "molmo" */
+	char *backend;                /* "molmo", "text" or "auto" */
 	char *log_level;              /* error warn info debug trace */
 	long long max_message_bytes;  /* one WebSocket message or HTTP body */
 	long long max_image_bytes;    /* one encoded image */

@@ -202,8 +202,11 @@ main(int argc, char *argv[])
 	bp.threads = cfg.threads > 0 ? (int)cfg.threads : n > 0 ? (int)n : 1;
 	bp.progress = progress;
 	bp.notice = notice;
-	log_info("model: loading %s (%s backend, %d threads)", cfg.model,
-	         cfg.backend, bp.threads);
+	if (strcmp(cfg.backend, "text") == 0)
+		log_info("backend text: Tesseract, %d threads", bp.threads);
+	else
+		log_info("model: loading %s (%s backend, %d threads)",
+		         cfg.model, cfg.backend, bp.threads);
 	srv.be = backend_open(cfg.backend, &bp, &e);
 	if (srv.be == NULL)
 		fatalx("model: %s", e.msg);
