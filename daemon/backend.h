@@ -37,6 +37,9 @@
 /* What a backend needs to open. */
 struct backend_params {
 	const char *model_dir; /* checkpoint directory */
+	const char *tokenizer; /* tokenizer override, or NULL */
+	const char *vocab_map; /* pruned-vocabulary map file, or NULL */
+	int max_crops;         /* Molmo 2 crops per image; 0 = default */
 	int threads;           /* compute threads, >= 1 */
 	/* Progress while loading, frac in [0, 1]; may be NULL. */
 	void (*progress)(void *arg, const char *stage, double frac);

@@ -30,6 +30,7 @@ struct molmo {
 	struct model *m;
 	struct model_session *s; /* inference thread only */
 	char name[128];
+	int max_crops; /* Molmo 2 crops per image; 0 = checkpoint default */
 };
 
 static void
@@ -80,6 +81,10 @@ molmo_open(const struct backend_params *p, struct err *e)
 	struct model_params mp = model_params_default();
 	struct molmo *mo = xcalloc(1, sizeof(*mo));
 	mp.n_threads = p->threads;
+	mp.tokenizer = p->tokenizer;
+	mp.vocab_map = p->vocab_map;
+	mp.max_crops = p->max_crops;
+	mo->max_crops = p->max_crops;
 	if (p->progress != NULL)
 		p->progress(p->progress_arg, "mapping weights", 0.0);
 	mo->m = model_open(p->model_dir, &mp, e);
@@ -208,6 +213,7 @@ molmo_run(void *h, const struct backend_request *rq, struct backend_answer *a,
 	mr.max_new_tokens = rq->max_new_tokens > 0 ? rq->max_new_tokens : 64;
 	mr.cancel = cancelled;
 	mr.cancel_arg = rq->cancel;
+	mr.max_crops = mo->max_crops;
 	rc = model_run(mo->s, &mr, &res, e);
 	free(prompt);
 	if (rc == -1)

@@ -35,6 +35,9 @@ struct conf {
 	char listen_host[256];        /* derived from listen */
 	int listen_port;              /* derived from listen */
 	char *model;                  /* checkpoint directory */
+	char *tokenizer;              /* tokenizer override, "" for none */
+	char *vocab_map;              /* pruned-vocabulary map, "" for none */
+	long long max_crops;          /* Molmo 2 crops; 0 = checkpoint's */
 	char *database;               /* SQLite file, "" for none */
 	char *synchronous;            /* database sync: "normal" or "full" */
 	long long database_max_age;   /* seconds a session is kept; 0 = ever */

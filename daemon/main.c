@@ -198,6 +198,9 @@ main(int argc, char *argv[])
 	srv.vflags = vflags;
 	memset(&bp, 0, sizeof(bp));
 	bp.model_dir = cfg.model;
+	bp.tokenizer = cfg.tokenizer[0] != '\0' ? cfg.tokenizer : NULL;
+	bp.vocab_map = cfg.vocab_map[0] != '\0' ? cfg.vocab_map : NULL;
+	bp.max_crops = (int)cfg.max_crops;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	bp.threads = cfg.threads > 0 ? (int)cfg.threads : n > 0 ? (int)n : 1;
 	bp.progress = progress;
