@@ -60,6 +60,7 @@ struct backend_request {
 	const struct image *img; /* decoded RGB */
 	const char *text;        /* target or prompt, UTF-8 */
 	int max_points;          /* 0 = all the model gives */
+	int max_crops;           /* Molmo 2 crops; 0 = the configured */
 	int max_new_tokens;      /* generation limit */
 	atomic_bool *cancel;     /* set by the service thread */
 	/* The request's own choice, "molmo", "text" or "auto"; NULL: the

@@ -203,6 +203,14 @@ molmo_run(void *h, const struct backend_request *rq, struct backend_answer *a,
 	char *prompt;
 	int rc;
 
+	/* The session holds buffers for the configured max_crops only (with
+	 * none configured, the engine checks against the checkpoint's). */
+	if (mo->max_crops > 0 && rq->max_crops > mo->max_crops) {
+		err_set(e,
+		        "max_crops %d is more than this server's max_crops %d",
+		        rq->max_crops, mo->max_crops);
+		return BACKEND_REFUSED;
+	}
 	img.w = rq->img->w;
 	img.h = rq->img->h;
 	img.rgb = rq->img->rgb;
@@ -213,7 +221,7 @@ molmo_run(void *h, const struct backend_request *rq, struct backend_answer *a,
 	mr.max_new_tokens = rq->max_new_tokens > 0 ? rq->max_new_tokens : 64;
 	mr.cancel = cancelled;
 	mr.cancel_arg = rq->cancel;
-	mr.max_crops = mo->max_crops;
+	mr.max_crops = rq->max_crops > 0 ? rq->max_crops : mo->max_crops;
 	rc = model_run(mo->s, &mr, &res, e);
 	free(prompt);
 	if (rc == -1)

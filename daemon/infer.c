@@ -63,6 +63,7 @@ run_job(struct infer *inf, struct job *j)
 	rq.img = &img;
 	rq.text = j->text;
 	rq.max_points = j->max_points;
+	rq.max_crops = j->max_crops;
 	rq.max_new_tokens = j->max_new_tokens;
 	rq.cancel = &j->cancel;
 	rq.backend = j->backend[0] != '\0' ? j->backend : NULL;

@@ -731,6 +731,7 @@ http_point(struct lws *wsi, struct pss *pss, struct server *s)
 	j->text = r.text;
 	r.text = NULL;
 	j->max_points = r.max_points;
+	j->max_crops = r.max_crops;
 	memcpy(j->backend, r.backend, sizeof(j->backend));
 	j->max_new_tokens = (int)s->cfg->max_new_tokens;
 	j->lim = il;

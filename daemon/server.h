@@ -63,6 +63,7 @@ struct job {
 	struct frame *frame; /* a reference */
 	char *text;          /* target or prompt */
 	int max_points;
+	int max_crops; /* Molmo 2 crops asked for; 0 = the configured */
 	int max_new_tokens;
 	char backend[API_BACKEND_MAX]; /* the request's choice, "" = default */
 	struct image_limits lim;

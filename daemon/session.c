@@ -390,6 +390,7 @@ submit(struct session *ss, struct api_request *r, struct frame *f)
 	j->text = r->text;
 	r->text = NULL;
 	j->max_points = r->max_points;
+	j->max_crops = r->max_crops;
 	memcpy(j->backend, r->backend, sizeof(j->backend));
 	j->max_new_tokens = (int)s->cfg->max_new_tokens;
 	limits(s->cfg, &j->lim);

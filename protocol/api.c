@@ -374,7 +374,9 @@ decode_fields(struct dec *d, json_t *o, struct api_request *r)
 			return fail(d, API_ERR_BAD_REQUEST,
 			            "field \"%s\" is empty",
 			            r->type == API_POINT ? "target" : "prompt");
-		if (get_backend(d, o, r->backend) == -1)
+		if (get_backend(d, o, r->backend) == -1 ||
+		    get_int(d, o, "max_crops", 0, API_MAX_CROPS,
+		            &r->max_crops) == -1)
 			return -1;
 		return get_int(d, o, "max_points", 0, API_MAX_POINTS,
 		               &r->max_points);
@@ -457,6 +459,8 @@ api_decode_oneshot(struct api_request *r, const void *body, size_t len,
 	    get_data(&d, o, "image", r, true) == -1 ||
 	    get_str(&d, o, "target", lim->max_text, &r->text, true) == -1 ||
 	    get_int(&d, o, "max_points", 0, API_MAX_POINTS, &r->max_points) ==
+	        -1 ||
+	    get_int(&d, o, "max_crops", 0, API_MAX_CROPS, &r->max_crops) ==
 	        -1 ||
 	    get_backend(&d, o, r->backend) == -1)
 		goto out;
@@ -773,6 +777,9 @@ api_encode_request(size_t pre, const struct api_request *r, size_t *len)
 		if (r->max_points > 0)
 			json_object_set_new(o, "max_points",
 			                    json_integer(r->max_points));
+		if (r->max_crops > 0)
+			json_object_set_new(o, "max_crops",
+			                    json_integer(r->max_crops));
 		if (r->backend[0] != '\0')
 			json_object_set_new(o, "backend",
 			                    json_string(r->backend));

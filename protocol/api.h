@@ -31,6 +31,7 @@
 #define API_ID_MAX      64          /* bytes in an id, NUL included */
 #define API_MAX_POINTS  256         /* most points in one answer */
 #define API_DPR_MAX     16.0        /* largest device pixel ratio accepted */
+#define API_MAX_CROPS   128         /* most Molmo 2 crops a request may ask */
 #define API_BACKEND_MAX 16          /* bytes in a backend name, NUL included */
 
 /* Message types a client may send (rows of api_types[]). */
@@ -113,9 +114,11 @@ struct api_request {
 	size_t data_len; /* bytes in data */
 	bool has_data;   /* "data" was given (data_len may be 0) */
 	/* point, ask */
-	char frame[API_ID_MAX];        /* the frame's id */
-	char *text;                    /* point: target; ask: prompt */
-	int max_points;                /* point: 1..API_MAX_POINTS, 0 = all */
+	char frame[API_ID_MAX]; /* the frame's id */
+	char *text;             /* point: target; ask: prompt */
+	int max_points;         /* point: 1..API_MAX_POINTS, 0 = all */
+	int max_crops;          /* point, ask: Molmo 2 crops, 1..API_MAX_CROPS;
+	                           0 = pointd's max_crops */
 	char backend[API_BACKEND_MAX]; /* point, ask: one of api_backends[],
 	                                  "" = the daemon's default */
 };
