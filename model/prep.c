@@ -887,6 +887,15 @@ prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
 	p->band_off = ((size_t)img->w * 3 + 1) * (size_t)(1 + p->ring_rows);
 	p->band_off = (p->band_off + 15) & ~(size_t)15;
 	p->scratch_row = p->band_off + (size_t)c->patch * p->band_stride;
+	/* torch on AVX-512: the column pass takes 16 input rows at a time */
+	p->xrows_off = 0;
+	if (c->resize == PREP_RESIZE_TORCH && p->kern == &prep_kern_avx512 &&
+	    img->h >= 16) {
+		p->xrows_off = p->scratch_row;
+		i = p->global.w > p->hires.w ? p->global.w : p->hires.w;
+		p->scratch_row +=
+		    ((size_t)img->w * 3 + (size_t)i * 3 + 16) * 16;
+	}
 	if (grow((void **)&p->scratch, &p->scratch_cap,
 	         p->scratch_row * (size_t)pool_size(pool), sizeof(float),
 	         e) == -1 ||

@@ -77,6 +77,10 @@ struct prep {
 	bool stream;        /* emit with non-temporal stores where it can */
 	size_t padcanvas_cap;
 	int ring_rows; /* TF: converted input rows cached per thread */
+	/* torch with AVX-512: offset in a thread's part of room for 16 input
+	 * rows transposed (img->w * 3 * 16 floats) and then 16 rows of a
+	 * view's column pass; 0 when the column pass goes row by row */
+	size_t xrows_off;
 	struct prep_view global, hires;
 	int rows, cols, n_crops, n_image_tokens;
 	float *images;
@@ -106,7 +110,8 @@ int prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
  *             thread's first call for a view) tracks which input rows the
  *             ring holds across calls.
  * torch_cols: input rows [lo, hi) resampled along x into the tmp buffers of
- *             both views ([H_in][w][3] each).
+ *             both views ([H_in][w][3] each); the AVX-512 set takes 16
+ *             rows at a time through the room at p->xrows_off.
  * torch_rows: content rows [lo, hi) of view v from its tmp, clipped and
  *             normalised, written as by tf_rows.
  * emit:       one patch row of a crop (cp patches of ps x ps pixels) from ps

@@ -8,10 +8,12 @@
  * -DPREP_AVX512 into libprep_avx512.a, where every exported function gets
  * the suffix _avx2 or _avx512; prep.c picks the widest set the CPU
  * supports.  The AVX-512 build replaces the hot loops by intrinsics
- * (z_* below).  All builds use -ffp-contract=off and no FMA, and the loops
- * do the same IEEE float operations in the same order per element (only
- * the vector width differs), so the results are bit-identical;
- * test_model_prep checks AVX2 against SSE2.
+ * (z_* below); its torch column pass works on 16 input rows at a time,
+ * transposed so that a vector holds one value of 16 rows and every tap is
+ * a broadcast weight (z_rows_in, z_cols16).  All builds use -ffp-contract=off
+ * and no FMA, and the loops do the same IEEE float operations in the same order
+ * per element (only the vector width differs), so the results are
+ * bit-identical; test_model_prep checks AVX2 against SSE2.
  */
 #include "config.h"
 
@@ -755,15 +757,164 @@ KERN(prep_kern_tf_rows)(const struct prep *p, const struct prep_view *v,
 	}
 }
 
+#ifdef PREP_AVX512
+/* Transpose the 16 x 16 floats v[i] (row i) in place: each step swaps bit
+ * d of the row and column indices where they differ. */
+static inline __attribute__((always_inline)) void
+z_transpose16(__m512 *v)
+{
+	const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+	                                       11, 12, 13, 14, 15);
+	__m512i ia, ib;
+	__m512 x, y;
+	__mmask16 m;
+	int d, i;
+
+#pragma GCC unroll 4
+	for (d = 8; d >= 1; d /= 2) {
+		m = _mm512_test_epi32_mask(iota, _mm512_set1_epi32(d));
+		ia = _mm512_mask_add_epi32(iota, m, iota,
+		                           _mm512_set1_epi32(16 - d));
+		ib = _mm512_mask_blend_epi32(
+		    m, _mm512_add_epi32(iota, _mm512_set1_epi32(d)),
+		    _mm512_add_epi32(iota, _mm512_set1_epi32(16)));
+#pragma GCC unroll 16
+		for (i = 0; i < 16; i++) {
+			if (i & d)
+				continue;
+			x = v[i];
+			y = v[i + d];
+			v[i] = _mm512_permutex2var_ps(x, ia, y);
+			v[i + d] = _mm512_permutex2var_ps(x, ib, y);
+		}
+	}
+}
+
+/* 16 uint8 values to float as row_torch converts them (z_row_u8). */
+static inline __m512
+z_u8_torch(const uint8_t *s)
+{
+	const __m512d cd = _mm512_set1_pd(1.0 / 255.0);
+	__m512i iv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)s));
+	__m256 lo, hi;
+
+	lo = _mm512_cvtpd_ps(
+	    _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(iv)), cd));
+	hi = _mm512_cvtpd_ps(_mm512_mul_pd(
+	    _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(iv, 1)), cd));
+	return _mm512_castpd_ps(
+	    _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)),
+	                       _mm256_castps_pd(hi), 1));
+}
+
+/* t[j * 16 + r] = u8_torch(rgb[r * n + j]) for 16 rows of n values. */
+static void
+z_rows_in(float *restrict t, const uint8_t *restrict rgb, size_t n)
+{
+	uint8_t tail[16];
+	__m512 v[16];
+	size_t j, nv, i;
+	int r;
+
+	for (j = 0; j < n; j += 16) {
+		nv = n - j < 16 ? n - j : 16;
+#pragma GCC unroll 16
+		for (r = 0; r < 16; r++) {
+			if (nv == 16) {
+				v[r] = z_u8_torch(rgb + (size_t)r * n + j);
+			} else {
+				memset(tail, 0, sizeof(tail));
+				memcpy(tail, rgb + (size_t)r * n + j, nv);
+				v[r] = z_u8_torch(tail);
+			}
+		}
+		z_transpose16(v);
+#pragma GCC unroll 16
+		for (i = 0; i < nv; i++)
+			_mm512_storeu_ps(t + (j + i) * 16, v[i]);
+	}
+}
+
+/* Output oo of a column pass over 16 rows (see z_cols16), tp taps. */
+static inline __attribute__((always_inline)) void
+z_col16(float *restrict o, const float *restrict t, const struct prep_axis *a,
+        int oo, int tp)
+{
+	const float *w = a->pw + (size_t)oo * tp;
+	const float *s = t + (size_t)a->pstart[oo] * 48;
+	__m512 a0, a1, a2, wk;
+	int k;
+
+	wk = _mm512_set1_ps(w[0]);
+	a0 = _mm512_mul_ps(wk, _mm512_loadu_ps(s));
+	a1 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16));
+	a2 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32));
+	for (k = 1; k < tp; k++) {
+		s += 48;
+		wk = _mm512_set1_ps(w[k]);
+		a0 = _mm512_add_ps(a0, _mm512_mul_ps(wk, _mm512_loadu_ps(s)));
+		a1 = _mm512_add_ps(a1,
+		                   _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16)));
+		a2 = _mm512_add_ps(a2,
+		                   _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32)));
+	}
+	_mm512_storeu_ps(o + (size_t)oo * 48, a0);
+	_mm512_storeu_ps(o + (size_t)oo * 48 + 16, a1);
+	_mm512_storeu_ps(o + (size_t)oo * 48 + 32, a2);
+}
+
+/*
+ * The column pass of 16 input rows at once, lane r being row r: t holds
+ * the rows transposed (z_rows_in), o is room for a->n_out * 48 floats, and
+ * row r's a->n_out pixels go to dst + r * stride.  Per value the same
+ * padded taps in the same order as horiz_t (w[0] * v[0], then + w[k] *
+ * v[k]), so the same bits.
+ */
+static void
+z_cols16(float *restrict dst, size_t stride, const float *restrict t,
+         const struct prep_axis *a, float *restrict o)
+{
+	size_t nq = (size_t)a->n_out * 3, q, i, nv;
+	__m512 v[16];
+	int r;
+
+	for (r = 0; r < a->n_out; r++)
+		z_col16(o, t, a, r, a->taps);
+	for (q = 0; q < nq; q += 16) {
+		nv = nq - q < 16 ? nq - q : 16;
+#pragma GCC unroll 16
+		for (i = 0; i < 16; i++)
+			v[i] = i < nv ? _mm512_loadu_ps(o + (q + i) * 16)
+			              : _mm512_setzero_ps();
+		z_transpose16(v);
+#pragma GCC unroll 16
+		for (r = 0; r < 16; r++)
+			_mm512_mask_storeu_ps(dst + (size_t)r * stride + q,
+			                      z_tail(nv), v[r]);
+	}
+}
+#endif
+
 void
 KERN(prep_kern_torch_cols)(const struct prep *p, const struct model_image *img,
                            float *scratch, int lo, int hi)
 {
 	size_t in_n = (size_t)img->w * 3;
 	const struct prep_view *g = &p->global, *h = &p->hires;
-	int y;
+	int y = lo;
 
-	for (y = lo; y < hi; y++) {
+#ifdef PREP_AVX512
+	float *t = scratch + p->xrows_off, *o = t + in_n * 16;
+
+	for (; p->xrows_off != 0 && y + 16 <= hi; y += 16) {
+		z_rows_in(t, img->rgb + (size_t)y * in_n, in_n);
+		z_cols16(g->tmp + (size_t)y * g->w * 3, (size_t)g->w * 3, t,
+		         &g->ax_x, o);
+		z_cols16(h->tmp + (size_t)y * h->w * 3, (size_t)h->w * 3, t,
+		         &h->ax_x, o);
+	}
+#endif
+	for (; y < hi; y++) {
 		row_torch(scratch, img->rgb + (size_t)y * in_n, in_n);
 		horiz(g->tmp + (size_t)y * g->w * 3, scratch, &g->ax_x);
 		horiz(h->tmp + (size_t)y * h->w * 3, scratch, &h->ax_x);
