@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "model/model_impl.h"
+#include "model/ops.h"
 
 void
 lm_embed(const struct model *m, const int32_t *ids, int n, float *out)
@@ -42,65 +43,13 @@ lm_embed(const struct model *m, const int32_t *ids, int n, float *out)
 	}
 }
 
-/*
- * RMSNorm (spec §6.4): y = w · (x · rsqrt(mean(x²) + eps)), the mean reduced
- * in double.  y may alias x.
- */
-static void
-rms_norm(float *y, const float *x, int n, int d, const float *w, float eps)
-{
-	int i, j;
-
-	for (i = 0; i < n; i++) {
-		const float *xi = x + (size_t)i * d;
-		float *yi = y + (size_t)i * d;
-		double ss = 0;
-		float r;
-
-		for (j = 0; j < d; j++)
-			ss += (double)xi[j] * xi[j];
-		r = (float)(1.0 / sqrt(ss / d + (double)eps));
-		for (j = 0; j < d; j++)
-			yi[j] = w[j] * (xi[j] * r);
-	}
-}
-
 void
 lm_rope_init(struct model_session *s)
 {
 	const struct hparams *hp = &s->m->hp;
-	int half = hp->head_dim / 2, p, i;
 
-	for (i = 0; i < half; i++) {
-		/* inv_freq = 1 / θ^(2i/hd), fp32 as torch computes it */
-		float ex = (float)(2 * i) / (float)hp->head_dim;
-		float inv = 1.0f / powf((float)hp->rope_theta, ex);
-
-		for (p = 0; p < s->n_ctx; p++) {
-			float ang = (float)p * inv;
-
-			s->rope_cos[(size_t)p * half + i] = cosf(ang);
-			s->rope_sin[(size_t)p * half + i] = sinf(ang);
-		}
-	}
-}
-
-/* x' = x·cos + rotate_half(x)·sin on n_heads heads of one row. */
-static void
-rope(float *x, int n_heads, int hd, const float *cs, const float *sn)
-{
-	int h, i, half = hd / 2;
-
-	for (h = 0; h < n_heads; h++) {
-		float *v = x + (size_t)h * hd;
-
-		for (i = 0; i < half; i++) {
-			float a = v[i], b = v[i + half];
-
-			v[i] = a * cs[i] - b * sn[i];
-			v[i + half] = b * cs[i] + a * sn[i];
-		}
-	}
+	ops_rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->head_dim,
+	               hp->rope_theta);
 }
 
 /*
@@ -159,7 +108,8 @@ attention(struct model_session *s, const struct weights_lm_layer *L, int l,
 	if (hp->norm_after)
 		memcpy(s->h, s->x, (size_t)n * d * sizeof(float));
 	else
-		rms_norm(s->h, s->x, n, d, L->attn_norm, hp->layer_norm_eps);
+		ops_rms_norm(s->h, s->x, n, d, L->attn_norm,
+		             hp->layer_norm_eps);
 	kern_linear(s->pool, s->qkv, s->h, n, &L->att_proj, L->att_bias);
 	for (i = 0; i < n; i++) {
 		float *q = s->qkv + (size_t)i * m->qkv_dim, *k = q + d;
@@ -173,11 +123,12 @@ attention(struct model_session *s, const struct weights_lm_layer *L, int l,
 				             hp->clip_qkv);
 		if (hp->attention_layer_norm) {
 			/* QK-norm over the full widths, before heads (§6.3) */
-			rms_norm(q, q, 1, d, L->q_norm, hp->layer_norm_eps);
-			rms_norm(k, k, 1, kvd, L->k_norm, hp->layer_norm_eps);
+			ops_rms_norm(q, q, 1, d, L->q_norm, hp->layer_norm_eps);
+			ops_rms_norm(k, k, 1, kvd, L->k_norm,
+			             hp->layer_norm_eps);
 		}
-		rope(q, hp->n_heads, hd, cs, sn);
-		rope(k, hp->n_kv_heads, hd, cs, sn);
+		ops_rope(q, hp->n_heads, hd, cs, sn);
+		ops_rope(k, hp->n_kv_heads, hd, cs, sn);
 		for (g = 0; g < hp->n_kv_heads; g++) {
 			size_t at =
 			    (((size_t)l * hp->n_kv_heads + g) * s->n_ctx +
@@ -193,7 +144,8 @@ attention(struct model_session *s, const struct weights_lm_layer *L, int l,
 	causal_attention(s, l, n, pos0);
 	kern_linear(s->pool, s->o, s->att, n, &L->attn_out, NULL);
 	if (hp->norm_after)
-		rms_norm(s->o, s->o, n, d, L->attn_norm, hp->layer_norm_eps);
+		ops_rms_norm(s->o, s->o, n, d, L->attn_norm,
+		             hp->layer_norm_eps);
 	for (i = 0; i < n * d; i++)
 		s->x[i] += s->o[i];
 }
@@ -208,7 +160,7 @@ mlp(struct model_session *s, const struct weights_lm_layer *L, int n)
 	if (hp->norm_after)
 		memcpy(s->h, s->x, (size_t)n * d * sizeof(float));
 	else
-		rms_norm(s->h, s->x, n, d, L->ff_norm, hp->layer_norm_eps);
+		ops_rms_norm(s->h, s->x, n, d, L->ff_norm, hp->layer_norm_eps);
 	kern_linear(s->pool, s->ff, s->h, n, &L->ff_proj, NULL);
 	for (i = 0; i < n; i++) {
 		const float *up = s->ff + (size_t)i * 2 * f, *gate = up + f;
@@ -219,7 +171,7 @@ mlp(struct model_session *s, const struct weights_lm_layer *L, int n)
 	}
 	kern_linear(s->pool, s->o, s->act, n, &L->ff_out, NULL);
 	if (hp->norm_after)
-		rms_norm(s->o, s->o, n, d, L->ff_norm, hp->layer_norm_eps);
+		ops_rms_norm(s->o, s->o, n, d, L->ff_norm, hp->layer_norm_eps);
 	for (i = 0; i < n * d; i++)
 		s->x[i] += s->o[i];
 }
@@ -238,7 +190,7 @@ moe(struct model_session *s, const struct weights_lm_layer *L, int n)
 	int d = hp->d_model, ne = hp->n_experts, k = hp->top_k;
 	int ef = hp->moe_hidden, i, j, e, r, cnt;
 
-	rms_norm(s->h, s->x, n, d, L->ff_norm, hp->layer_norm_eps);
+	ops_rms_norm(s->h, s->x, n, d, L->ff_norm, hp->layer_norm_eps);
 	kern_linear(s->pool, s->router, s->h, n, &L->router, NULL);
 	for (i = 0; i < n; i++) {
 		float *p = s->router + (size_t)i * ne, mx = -INFINITY, sum = 0;
@@ -310,8 +262,8 @@ head(struct model_session *s, int r0, int n, float *hid, float *out)
 	const struct model *m = s->m;
 	int d = m->hp.d_model;
 
-	rms_norm(s->h, s->x + (size_t)r0 * d, n, d, m->w.ln_f,
-	         m->hp.layer_norm_eps);
+	ops_rms_norm(s->h, s->x + (size_t)r0 * d, n, d, m->w.ln_f,
+	             m->hp.layer_norm_eps);
 	if (hid != NULL)
 		memcpy(hid, s->h, (size_t)n * d * sizeof(float));
 	kern_linear(s->pool, out, s->h, n, &m->w.lm_head, NULL);

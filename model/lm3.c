@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "model/model2.h"
+#include "model/ops.h"
 
 void
 lm3_embed(const struct model2 *m, int32_t id, float *out)
@@ -36,51 +37,10 @@ lm3_embed(const struct model2 *m, int32_t id, float *out)
 }
 
 void
-lm3_rms(float *y, const float *x, int n, int d, const float *w, float eps)
-{
-	int i, j;
-
-	for (i = 0; i < n; i++) {
-		const float *xi = x + (size_t)i * d;
-		float *yi = y + (size_t)i * d;
-		double ss = 0;
-		float r;
-
-		for (j = 0; j < d; j++)
-			ss += (double)xi[j] * xi[j];
-		r = (float)(1.0 / sqrt(ss / d + (double)eps));
-		for (j = 0; j < d; j++)
-			yi[j] = w[j] * (xi[j] * r);
-	}
-}
-
-void
 lm3_rope_init(struct model2_session *s)
 {
-	int hd = s->m->hp.hd, half = hd / 2, p, i;
-
-	for (i = 0; i < half; i++) {
-		float ex = (float)(2 * i) / (float)hd;
-		float inv = 1.0f / powf((float)s->m->hp.theta, ex);
-
-		for (p = 0; p < s->n_ctx; p++) {
-			float ang = (float)p * inv;
-			s->rope_cos[(size_t)p * half + i] = cosf(ang);
-			s->rope_sin[(size_t)p * half + i] = sinf(ang);
-		}
-	}
-}
-
-static void
-rope(float *v, int hd, const float *cs, const float *sn)
-{
-	int i, half = hd / 2;
-
-	for (i = 0; i < half; i++) {
-		float a = v[i], b = v[i + half];
-		v[i] = a * cs[i] - b * sn[i];
-		v[i + half] = b * cs[i] + a * sn[i];
-	}
+	ops_rope_table(s->rope_cos, s->rope_sin, s->n_ctx, s->m->hp.hd,
+	               s->m->hp.theta);
 }
 
 struct mask_job {
@@ -176,7 +136,7 @@ qkv_rows(struct model2_session *s, const struct weights_lm_layer *L, int l,
 	int d = hp->d, hd = hp->hd, half = hd / 2, qd = hp->n_heads * hd;
 	int i, h, pos0 = s->n_past;
 
-	lm3_rms(s->h, x + (size_t)c0 * d, nc, d, L->attn_norm, hp->eps);
+	ops_rms_norm(s->h, x + (size_t)c0 * d, nc, d, L->attn_norm, hp->eps);
 	kern_linear(s->pool, s->qkv, s->h, nc, &L->att_proj, NULL);
 	for (i = 0; i < nc; i++) {
 		float *q = s->qkv + (size_t)i * m->qkv_dim, *k = q + qd;
@@ -187,8 +147,8 @@ qkv_rows(struct model2_session *s, const struct weights_lm_layer *L, int l,
 
 		for (h = 0; h < hp->n_heads; h++) {
 			float *qh = q + (size_t)h * hd;
-			lm3_rms(qh, qh, 1, hd, L->q_norm, hp->eps);
-			rope(qh, hd, cs, sn);
+			ops_rms_norm(qh, qh, 1, hd, L->q_norm, hp->eps);
+			ops_rope(qh, 1, hd, cs, sn);
 		}
 		for (h = 0; h < hp->n_kv_heads; h++) {
 			float *kh = k + (size_t)h * hd;
@@ -196,8 +156,8 @@ qkv_rows(struct model2_session *s, const struct weights_lm_layer *L, int l,
 			    (((size_t)l * hp->n_kv_heads + h) * s->n_ctx +
 			     (size_t)p) *
 			    hd;
-			lm3_rms(kh, kh, 1, hd, L->k_norm, hp->eps);
-			rope(kh, hd, cs, sn);
+			ops_rms_norm(kh, kh, 1, hd, L->k_norm, hp->eps);
+			ops_rope(kh, 1, hd, cs, sn);
 			memcpy(s->kcache + at, kh, (size_t)hd * 4);
 			memcpy(s->vcache + at, v + (size_t)h * hd,
 			       (size_t)hd * 4);
@@ -219,7 +179,7 @@ rest_rows(struct model2_session *s, const struct weights_lm_layer *L, int l,
 	kern_linear(s->pool, s->o, s->att, nc, &L->attn_out, NULL);
 	for (i = 0; i < nc * d; i++)
 		xc[i] += s->o[i];
-	lm3_rms(s->h, xc, nc, d, L->ff_norm, hp->eps);
+	ops_rms_norm(s->h, xc, nc, d, L->ff_norm, hp->eps);
 	kern_linear(s->pool, s->ff, s->h, nc, &L->ff_proj, NULL);
 	for (i = 0; i < nc; i++) {
 		const float *up = s->ff + (size_t)i * 2 * f, *gate = up + f;
@@ -252,7 +212,7 @@ lm3_forward(struct model2_session *s, float *x, int n)
 	}
 	s->n_past += n;
 	memcpy(s->xlast, x + (size_t)(n - 1) * d, (size_t)d * sizeof(float));
-	lm3_rms(s->hlast, s->xlast, 1, d, m->w.ln_f, hp->eps);
+	ops_rms_norm(s->hlast, s->xlast, 1, d, m->w.ln_f, hp->eps);
 	kern_linear(s->pool, s->logits, s->hlast, 1, &m->w.lm_head, NULL);
 	if (hp->point)
 		kern_linear(s->pool, s->logits + hp->vocab, s->hlast, 1,

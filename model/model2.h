@@ -263,7 +263,6 @@ void lm3_rope_init(struct model2_session *s);
  * at positions s->n_past..; types[pos] from s->types.  Writes s->hlast,
  * s->xlast and the text logits of the last row into s->logits. */
 void lm3_forward(struct model2_session *s, float *x, int n);
-void lm3_rms(float *y, const float *x, int n, int d, const float *w, float eps);
 /* point2.c */
 int point2_prefill(struct model2_session *s, const int32_t *ids, int n);
 /* Fill s->logits' point slots for the step whose input was id (-1 at

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "model/model2.h"
+#include "model/ops.h"
 #include "model/tok.h"
 #include "model/vocab_map.h"
 
@@ -79,9 +80,9 @@ point2_prefill(struct model2_session *s, const int32_t *ids, int n)
 	for (t0 = 0; t0 < k; t0 += s->chunk) {
 		nb = k - t0 < s->chunk ? k - t0 : s->chunk;
 		for (i = 0; i < nb; i++)
-			lm3_rms(s->h + (size_t)i * d,
-			        s->x + (size_t)pt->img_pos[t0 + i] * d, 1, d,
-			        w->x_norm, hp->eps);
+			ops_rms_norm(s->h + (size_t)i * d,
+			             s->x + (size_t)pt->img_pos[t0 + i] * d, 1,
+			             d, w->x_norm, hp->eps);
 		kern_linear(s->pool, s->patch_k + (size_t)t0 * pd, s->h, nb,
 		            &w->patch_k, w->patch_k_b);
 		for (i = 0; i < nb; i++)
@@ -133,7 +134,7 @@ point2_logits(struct model2_session *s, int32_t id)
 		pl[j] = MODEL2_SMALL;
 	if (id < 0)
 		return;
-	lm3_rms(xn, s->xlast, 1, d, w->x_norm, hp->eps);
+	ops_rms_norm(xn, s->xlast, 1, d, w->x_norm, hp->eps);
 	/* patches */
 	kern_linear(s->pool, q, xn, 1, &w->patch_q, w->patch_q_b);
 	if (pt->last_patch >= 0) {

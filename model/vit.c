@@ -21,36 +21,7 @@
 #include <string.h>
 
 #include "model/model_impl.h"
-
-/*
- * LayerNorm over the last dimension of x [n][d] into y (may alias x), in
- * fp32 with the mean and variance reduced in double (the reference uses
- * fp32 pairwise sums; double keeps us within a few ulps of the exact value).
- */
-static void
-layer_norm(float *y, const float *x, int n, int d, const float *w,
-           const float *b, float eps)
-{
-	int i, j;
-
-	for (i = 0; i < n; i++) {
-		const float *xi = x + (size_t)i * d;
-		float *yi = y + (size_t)i * d;
-		double mu = 0, var = 0;
-		float fmu, r;
-
-		for (j = 0; j < d; j++)
-			mu += xi[j];
-		mu /= d;
-		for (j = 0; j < d; j++)
-			var += (xi[j] - mu) * (xi[j] - mu);
-		var /= d;
-		fmu = (float)mu;
-		r = (float)(1.0 / sqrt(var + (double)eps));
-		for (j = 0; j < d; j++)
-			yi[j] = (xi[j] - fmu) * r * w[j] + b[j];
-	}
-}
+#include "model/ops.h"
 
 /*
  * Bidirectional multi-head attention of one crop: s->vq/vk/vv [n][d] →
@@ -90,7 +61,7 @@ vit_block(struct model_session *s, const struct weights_vit_layer *L)
 	int n = v->n_pos, d = v->d, i;
 	size_t nd = (size_t)n * d, nm = (size_t)n * v->mlp_dim;
 
-	layer_norm(s->vh, s->vx, n, d, L->ln1_w, L->ln1_b, v->norm_eps);
+	ops_layer_norm(s->vh, s->vx, n, d, L->ln1_w, L->ln1_b, v->norm_eps);
 	kern_linear(s->pool, s->vq, s->vh, n, &L->wq, L->bq);
 	kern_linear(s->pool, s->vk, s->vh, n, &L->wk, L->bk);
 	kern_linear(s->pool, s->vv, s->vh, n, &L->wv, L->bv);
@@ -99,7 +70,7 @@ vit_block(struct model_session *s, const struct weights_vit_layer *L)
 	for (i = 0; i < (int)nd; i++)
 		s->vx[i] += s->vh[i];
 
-	layer_norm(s->vh, s->vx, n, d, L->ln2_w, L->ln2_b, v->norm_eps);
+	ops_layer_norm(s->vh, s->vx, n, d, L->ln2_w, L->ln2_b, v->norm_eps);
 	kern_linear(s->pool, s->vm, s->vh, n, &L->w1, L->b1);
 	for (size_t k = 0; k < nm; k++) {
 		float z = s->vm[k];
@@ -141,8 +112,8 @@ vit_crop(struct model_session *s, const float *patches, int crop)
 	memcpy(s->vx, w->class_emb, (size_t)d * sizeof(float));
 	for (i = 0; i < (np + 1) * d; i++)
 		s->vx[i] += w->pos_emb[i];
-	layer_norm(s->vx, s->vx, np + 1, d, w->pre_ln_w, w->pre_ln_b,
-	           v->norm_eps);
+	ops_layer_norm(s->vx, s->vx, np + 1, d, w->pre_ln_w, w->pre_ln_b,
+	               v->norm_eps);
 
 	for (l = 0; l < m->vit_run; l++) {
 		vit_block(s, &w->vit[l]);

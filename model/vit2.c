@@ -19,33 +19,7 @@
 
 #include "model/model2.h"
 #include "model/model_impl.h"
-
-/* LayerNorm over rows of x [n][d] into y (may alias), reductions in
- * double. */
-static void
-layer_norm(float *y, const float *x, int n, int d, const float *w,
-           const float *b, float eps)
-{
-	int i, j;
-
-	for (i = 0; i < n; i++) {
-		const float *xi = x + (size_t)i * d;
-		float *yi = y + (size_t)i * d;
-		double mu = 0, var = 0;
-		float fmu, r;
-
-		for (j = 0; j < d; j++)
-			mu += xi[j];
-		mu /= d;
-		for (j = 0; j < d; j++)
-			var += (xi[j] - mu) * (xi[j] - mu);
-		var /= d;
-		fmu = (float)mu;
-		r = (float)(1.0 / sqrt(var + (double)eps));
-		for (j = 0; j < d; j++)
-			yi[j] = (xi[j] - fmu) * r * w[j] + b[j];
-	}
-}
+#include "model/ops.h"
 
 static void
 attention(struct model2_session *s)
@@ -88,7 +62,7 @@ block(struct model2_session *s, const struct weights_vit_layer *L)
 	int n = s->m->n_patch, d = hp->vd;
 	size_t nd = (size_t)n * d, nm = (size_t)n * hp->v_mlp, i;
 
-	layer_norm(s->vh, s->vx, n, d, L->ln1_w, L->ln1_b, hp->v_eps);
+	ops_layer_norm(s->vh, s->vx, n, d, L->ln1_w, L->ln1_b, hp->v_eps);
 	kern_linear(s->pool, s->vq, s->vh, n, &L->wq, L->bq);
 	kern_linear(s->pool, s->vk, s->vh, n, &L->wk, L->bk);
 	kern_linear(s->pool, s->vv, s->vh, n, &L->wv, L->bv);
@@ -96,7 +70,7 @@ block(struct model2_session *s, const struct weights_vit_layer *L)
 	kern_linear(s->pool, s->vh, s->va, n, &L->wo, L->bo);
 	for (i = 0; i < nd; i++)
 		s->vx[i] += s->vh[i];
-	layer_norm(s->vh, s->vx, n, d, L->ln2_w, L->ln2_b, hp->v_eps);
+	ops_layer_norm(s->vh, s->vx, n, d, L->ln2_w, L->ln2_b, hp->v_eps);
 	kern_linear(s->pool, s->vm, s->vh, n, &L->w1, L->b1);
 	for (i = 0; i < nm; i++)
 		s->vm[i] = gelu_tanh(s->vm[i]);
