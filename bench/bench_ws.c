@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "tests/tools/wsclient.h"
+#include "util/clock.h"
 #include "util/xmalloc.h"
 
 struct client {
@@ -150,20 +151,20 @@ main(int argc, char *argv[])
 			}
 			json_decref(j);
 		}
-	t0 = wsc_now_ms();
+	t0 = clock_ms();
 	for (i = 0; i < n; i++) {
 		wsc_sendf(cl[i].c,
 		          "{\"type\":\"point\",\"id\":\"q0\",\"frame\":"
 		          "\"f\",\"target\":\"%s\"}",
 		          target);
-		cl[i].t_sent = wsc_now_ms();
+		cl[i].t_sent = clock_ms();
 		cl[i].sent = 1;
 	}
 	while (got + errors < total) {
 		wsc_poll(w, 50);
 		for (i = 0; i < n; i++) {
 			while (wsc_pending(cl[i].c) > 0) {
-				double now = wsc_now_ms();
+				double now = clock_ms();
 
 				j = wsc_recv(cl[i].c, 0);
 				if (j == NULL ||
@@ -192,7 +193,7 @@ main(int argc, char *argv[])
 					    "\"id\":\"q%d\",\"frame\":\"f\","
 					    "\"target\":\"%s\"}",
 					    cl[i].sent, target);
-					cl[i].t_sent = wsc_now_ms();
+					cl[i].t_sent = clock_ms();
 					cl[i].sent++;
 				}
 			}
@@ -203,7 +204,7 @@ main(int argc, char *argv[])
 			}
 		}
 	}
-	t1 = wsc_now_ms();
+	t1 = clock_ms();
 	qsort(rtt, (size_t)got, sizeof(*rtt), cmp);
 	qsort(over, (size_t)got, sizeof(*over), cmp);
 	qsort(eng, (size_t)got, sizeof(*eng), cmp);

@@ -35,6 +35,7 @@
 #include "image/image.h"
 #include "text/match.h"
 #include "text/ocr.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/str.h"
@@ -48,15 +49,6 @@ struct locate_opts {
 	long long threads;
 	const char *lang;
 };
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static const char *
 kind_name(enum match_kind k)
@@ -83,7 +75,7 @@ answer(const struct ocr_result *r, const char *target,
 	const char *reason = NULL;
 	ssize_t n;
 	size_t i, shown = 0;
-	double t0 = now_ms(), ms;
+	double t0 = clock_ms(), ms;
 	json_t *obj, *pts;
 	int rc;
 
@@ -92,7 +84,7 @@ answer(const struct ocr_result *r, const char *target,
 		return -1;
 	}
 	n = match_find(r, &q, NULL, hits, LOCATE_MAX_POINTS, &e);
-	ms = now_ms() - t0;
+	ms = clock_ms() - t0;
 	if (n == -1) {
 		fprintf(stderr, "pointctl locate: %s\n", e.msg);
 		return -1;

@@ -33,6 +33,7 @@
 #include "daemon/backend.h"
 #include "text/match.h"
 #include "text/ocr.h"
+#include "util/clock.h"
 #include "util/sha256.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
@@ -55,15 +56,6 @@ struct textbe {
 	size_t cache_bytes; /* sum of the entries' bytes */
 	uint64_t tick;
 };
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* ---- Cache ---- */
 
@@ -221,11 +213,11 @@ words(struct textbe *t, const struct backend_request *rq,
 	oi.w = rq->img->w;
 	oi.h = rq->img->h;
 	oi.rgb = rq->img->rgb;
-	t0 = now_ms();
+	t0 = clock_ms();
 	r = ocr_read(t->ocr, &oi, e);
 	if (r == NULL)
 		return NULL;
-	*ms_read = now_ms() - t0;
+	*ms_read = clock_ms() - t0;
 	a->cache = BACKEND_CACHE_MISS;
 	bytes = result_bytes(r);
 	if (rq->sha256 != NULL && rq->sha256[0] != '\0' &&
@@ -266,10 +258,10 @@ backend_text_point(void *h, const struct backend_request *rq,
 			ocr_result_free(r);
 		return err_set(e, "cancelled");
 	}
-	t0 = now_ms();
+	t0 = clock_ms();
 	found = match_find(r, &q, NULL, hits, TEXT_MAX_POINTS, e);
 	a->ms_vision = v->ms_read;
-	a->ms_decode = now_ms() - t0;
+	a->ms_decode = clock_ms() - t0;
 	if (owned)
 		ocr_result_free(r);
 	if (found == -1)

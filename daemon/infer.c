@@ -20,6 +20,7 @@
 #include <libwebsockets.h>
 
 #include "daemon/server.h"
+#include "util/clock.h"
 #include "util/queue.h"
 #include "util/xmalloc.h"
 
@@ -46,7 +47,7 @@ run_job(struct infer *inf, struct job *j)
 		j->err = API_ERR_CANCELLED;
 		return;
 	}
-	t0 = server_now_ms();
+	t0 = clock_ms();
 	memset(&img, 0, sizeof(img));
 	if (image_decode(j->frame->bytes, j->frame->len, &j->lim, &img, &e) ==
 	    -1) {
@@ -55,7 +56,7 @@ run_job(struct infer *inf, struct job *j)
 		         j->frame->id, e.msg);
 		return;
 	}
-	ms_image = server_now_ms() - t0;
+	ms_image = clock_ms() - t0;
 	j->img_w = img.w;
 	j->img_h = img.h;
 	memset(&rq, 0, sizeof(rq));
@@ -109,9 +110,9 @@ loop(void *arg)
 	struct job *j;
 
 	while ((j = queue_pop(inf->in)) != NULL) {
-		j->t_start = server_now_ms();
+		j->t_start = clock_ms();
 		run_job(inf, j);
-		j->t_end = server_now_ms();
+		j->t_end = clock_ms();
 		if (queue_push(inf->done, j) == -1)
 			abort(); /* done is closed only after the join */
 		lws_cancel_service(inf->ctx);

@@ -28,6 +28,7 @@
 
 #include "daemon/server.h"
 #include "daemon/writer.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
@@ -75,15 +76,6 @@ enum form_field {
 };
 static const char *const form_names[] = {"target", "dpr", "max_points",
                                          "format", "backend"};
-
-double
-server_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 void
 server_count(struct server *s, enum api_type t, enum api_error err)
@@ -203,7 +195,7 @@ static void
 observe(struct server *s, const struct job *j)
 {
 	int k = j->type == API_ASK ? 1 : 0, b;
-	double sec = (server_now_ms() - j->t_arrive) / 1e3;
+	double sec = (clock_ms() - j->t_arrive) / 1e3;
 	double engine = j->t_end - j->t_start;
 	double over = sec - engine / 1e3;
 
@@ -316,7 +308,7 @@ tick(lws_sorted_usec_list_t *sul)
 	struct server *s = p->s;
 	struct session *ss;
 	struct job *j, *next;
-	double now = server_now_ms();
+	double now = clock_ms();
 	bool busy = false;
 
 	writer_tick(s, now);
@@ -524,7 +516,7 @@ metrics_text(struct server *s, size_t *len)
 	    &b,
 	    "# HELP pointd_uptime_seconds Seconds since start.\n"
 	    "# TYPE pointd_uptime_seconds gauge\npointd_uptime_seconds %.1f\n",
-	    (server_now_ms() - s->t_start) / 1e3);
+	    (clock_ms() - s->t_start) / 1e3);
 	writer_metrics(s, &b);
 	return with_headroom(&b, len);
 }
@@ -736,7 +728,7 @@ http_point(struct lws *wsi, struct pss *pss, struct server *s)
 	j->max_new_tokens = (int)s->cfg->max_new_tokens;
 	j->lim = il;
 	atomic_init(&j->cancel, false);
-	j->t_arrive = server_now_ms();
+	j->t_arrive = clock_ms();
 	j->sess = ss;
 	api_request_fini(&r);
 	server_submit(s, ss, j);
@@ -1061,7 +1053,7 @@ server_open(struct server *s, struct err *e)
 
 	TAILQ_INIT(&s->sessions);
 	TAILQ_INIT(&s->ring);
-	s->t_start = server_now_ms();
+	s->t_start = clock_ms();
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
 	memset(&info, 0, sizeof(info));
 	info.port = s->cfg->listen_port;

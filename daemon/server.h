@@ -189,9 +189,6 @@ struct server {
 /* Set by main's signal handlers, read by the service thread's timer. */
 extern volatile sig_atomic_t server_sigterm, server_sighup;
 
-/* Milliseconds on the monotonic clock. */
-double server_now_ms(void);
-
 /* ---- server.c ---- */
 
 /* Create the lws context (binds the socket).  Returns -1 with e set. */

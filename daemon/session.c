@@ -27,6 +27,7 @@
 #include "daemon/server.h"
 #include "daemon/writer.h"
 #include "image/image.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -48,7 +49,7 @@ session_new(struct server *s, struct lws *wsi, bool http)
 	TAILQ_INIT(&ss->running);
 	TAILQ_INIT(&ss->outq);
 	TAILQ_INIT(&ss->held);
-	ss->t_last = server_now_ms();
+	ss->t_last = clock_ms();
 	TAILQ_INSERT_TAIL(&s->sessions, ss, all);
 	if (!http) {
 		s->n_sessions++;
@@ -143,7 +144,7 @@ session_send(struct session *ss, char *buf, size_t len)
 		o->buf = buf;
 		o->len = len;
 		o->wseq = ss->hold_seq;
-		o->t_held = server_now_ms();
+		o->t_held = clock_ms();
 		TAILQ_INSERT_TAIL(&ss->held, o, entry);
 		return;
 	}
@@ -395,7 +396,7 @@ submit(struct session *ss, struct api_request *r, struct frame *f)
 	j->max_new_tokens = (int)s->cfg->max_new_tokens;
 	limits(s->cfg, &j->lim);
 	atomic_init(&j->cancel, false);
-	j->t_arrive = server_now_ms();
+	j->t_arrive = clock_ms();
 	j->sess = ss;
 	server_submit(s, ss, j);
 }
@@ -659,7 +660,7 @@ session_receive(struct session *ss, const void *in, size_t len, bool first,
 		ss->rx_discard = true;
 	if (!final)
 		return 0;
-	ss->t_last = server_now_ms();
+	ss->t_last = clock_ms();
 	if (ss->rx_discard) {
 		buf_fini(&ss->rx);
 		if (ss->rx_binary && ss->awaiting_binary) {
@@ -734,7 +735,7 @@ reply_result(struct session *ss, struct job *j)
 	res.timing.vision = j->ans.ms_vision;
 	res.timing.prefill = j->ans.ms_prefill;
 	res.timing.decode = j->ans.ms_decode;
-	res.timing.total = server_now_ms() - j->t_arrive;
+	res.timing.total = clock_ms() - j->t_arrive;
 	if (j->type == API_ASK)
 		p = api_encode_answer(LWS_PRE, &res, &n);
 	else
@@ -759,7 +760,7 @@ session_job_done(struct session *ss, struct job *j)
 		return;
 	}
 	ss->n_inflight--;
-	ss->t_last = server_now_ms();
+	ss->t_last = clock_ms();
 	switch (j->why) {
 	case JOB_CANCEL_CLIENT:
 		err = API_ERR_CANCELLED;
@@ -799,7 +800,7 @@ session_job_done(struct session *ss, struct job *j)
 		log_info("session %" PRIu64 ": %s %s %s %.1f ms", ss->num,
 		         j->id, api_types[j->type].name,
 		         err == API_ERR_NONE ? "ok" : api_error_code(err),
-		         server_now_ms() - j->t_arrive);
+		         clock_ms() - j->t_arrive);
 	/* The reply waits for its record (durability, see writer.h). */
 	ss->hold_seq = writer_rec_job(ss, j, (int)err);
 	if (j->why == JOB_CANCEL_GONE)

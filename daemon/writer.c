@@ -24,6 +24,7 @@
 
 #include "daemon/server.h"
 #include "daemon/writer.h"
+#include "util/clock.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/queue.h"
@@ -467,7 +468,7 @@ writer_backlog(struct writer *w)
 static int64_t
 epoch_of(double t)
 {
-	return wall_ms() - (int64_t)(server_now_ms() - t);
+	return wall_ms() - (int64_t)(clock_ms() - t);
 }
 
 void
@@ -609,7 +610,7 @@ writer_rec_job(struct session *ss, const struct job *j, int err)
 	r.u.answer.answered_ms = wall_ms();
 	if (j->t_start > 0)
 		r.u.answer.queue_ms = (int64_t)(j->t_start - j->t_arrive);
-	r.u.answer.total_ms = (int64_t)(server_now_ms() - j->t_arrive);
+	r.u.answer.total_ms = (int64_t)(clock_ms() - j->t_arrive);
 	writer_item_add(it, &r, NULL);
 	free(points);
 	return writer_push(w, it);

@@ -24,6 +24,7 @@
 #include "model/model2.h"
 #include "model/model_impl.h"
 #include "model/tok.h"
+#include "util/clock.h"
 #include "util/buf.h"
 #include "util/xmalloc.h"
 
@@ -500,15 +501,6 @@ model_session_free(struct model_session *s)
 
 /* ---- One request ---- */
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static bool
 cancelled(const struct model_request *rq)
 {
@@ -637,7 +629,7 @@ model_run(struct model_session *s, const struct model_request *rq,
 {
 	struct model *m = s->m;
 	struct prep_out po;
-	double t0 = now_ms(), t1;
+	double t0 = clock_ms(), t1;
 	bool stop = false;
 	int tok, n_gen = 0, done, c, i;
 	float *xe;
@@ -692,7 +684,7 @@ model_run(struct model_session *s, const struct model_request *rq,
 			               "embedding",
 			               s->ids[i], m->n_embed_rows);
 	lm_embed(m, s->ids, s->n_prompt, s->emb);
-	t1 = now_ms();
+	t1 = clock_ms();
 	s->t.preprocess_ms = t1 - t0;
 
 	if (rq->image != NULL) {
@@ -700,7 +692,7 @@ model_run(struct model_session *s, const struct model_request *rq,
 			return -1;
 		s->t.n_crops = s->n_crops;
 	}
-	t0 = now_ms();
+	t0 = clock_ms();
 	s->t.vision_ms = t0 - t1;
 	gen_seed(s, rq->seed);
 
@@ -714,7 +706,7 @@ model_run(struct model_session *s, const struct model_request *rq,
 		}
 		lm_forward(s, s->emb + (size_t)done * m->hp.d_model, c, NULL);
 	}
-	t1 = now_ms();
+	t1 = clock_ms();
 	s->t.prefill_ms = t1 - t0;
 	res->stop = MODEL_STOP_CANCEL;
 	if (!stop) {
@@ -758,7 +750,7 @@ model_run(struct model_session *s, const struct model_request *rq,
 			tok = pick(s, rq);
 		}
 	}
-	s->t.decode_ms = now_ms() - t1;
+	s->t.decode_ms = clock_ms() - t1;
 	s->t.n_gen = n_gen;
 
 	/* text: generated ids decoded, specials skipped; ids the tokenizer

@@ -20,6 +20,7 @@
 #include "model/model2.h"
 #include "model/tok.h"
 #include "model/vocab_map.h"
+#include "util/clock.h"
 #include "util/buf.h"
 #include "util/xmalloc.h"
 
@@ -965,15 +966,6 @@ model2_points(const struct model2_session *s, int *n)
 
 /* ---- the request ---- */
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int
 cancelled(const struct model2_request *rq)
 {
@@ -1120,7 +1112,7 @@ model2_run(struct model2_session *s, const struct model2_request *rq,
 	struct model2 *m = s->m;
 	const struct model2_hp *hp = &m->hp;
 	struct prep2_out po;
-	double t0 = now_ms(), t1;
+	double t0 = clock_ms(), t1;
 	int i, k, nl, n_gen = 0, d = hp->d, mc = rq->max_crops;
 	enum model_stop stop = MODEL_STOP_LENGTH;
 	bool have_img = rq->image != NULL;
@@ -1177,7 +1169,7 @@ model2_run(struct model2_session *s, const struct model2_request *rq,
 		return err_set(e, "prompt: %d tokens, the context holds %d",
 		               s->n_prompt, s->n_ctx);
 	prep2_token_types(&m->ids, s->ids, (size_t)s->n_ids, s->types);
-	t1 = now_ms();
+	t1 = clock_ms();
 	s->t.preprocess_ms = t1 - t0;
 	s->t.n_crops = s->n_crops;
 	s->t.n_prompt = s->n_prompt;
@@ -1195,7 +1187,7 @@ model2_run(struct model2_session *s, const struct model2_request *rq,
 		}
 		conn2_run(s, s->pooling, s->n_tok);
 	}
-	t0 = now_ms();
+	t0 = clock_ms();
 	s->t.vision_ms = t0 - t1;
 	/* embeddings, features added at the image positions */
 	for (i = 0, k = 0; i < s->n_prompt; i++) {
@@ -1222,7 +1214,7 @@ model2_run(struct model2_session *s, const struct model2_request *rq,
 		return err_set(e, "prompt: bad image token layout");
 	if (hp->point)
 		point2_logits(s, -1);
-	t1 = now_ms();
+	t1 = clock_ms();
 	s->t.prefill_ms = t1 - t0;
 	nl = model2_n_logits(s);
 	memcpy(s->first_logits, s->logits, (size_t)nl * sizeof(float));
@@ -1278,7 +1270,7 @@ model2_run(struct model2_session *s, const struct model2_request *rq,
 			point2_advance(s, id);
 		}
 	}
-	s->t.decode_ms = now_ms() - t1;
+	s->t.decode_ms = clock_ms() - t1;
 done : {
 	int ng = s->n_ids - s->n_prompt;
 	/* EOS is not part of the result */

@@ -27,6 +27,7 @@
 #include <tesseract/capi.h>
 
 #include "text/ocr.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/xmalloc.h"
 
@@ -813,15 +814,6 @@ ocr_result_free(struct ocr_result *r)
 	free(r);
 }
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 struct ocr_result *
 ocr_read(struct ocr *o, const struct ocr_image *img, struct err *e)
 {
@@ -831,7 +823,7 @@ ocr_read(struct ocr *o, const struct ocr_image *img, struct err *e)
 	struct ocr_result *res;
 	uint8_t *y, *prep;
 	int s, pw, ph, nb, ov, i, failed = 0, line_base = 0;
-	double t0 = now_ms();
+	double t0 = clock_ms();
 	size_t total = 0, k;
 
 	if (check_image(img, o->scale, e) == -1)
@@ -910,7 +902,7 @@ ocr_read(struct ocr *o, const struct ocr_image *img, struct err *e)
 		free(bands[i].words);
 	}
 	res->n_lines = line_base;
-	res->ms = now_ms() - t0;
+	res->ms = clock_ms() - t0;
 	if (failed) {
 		ocr_result_free(res);
 		err_set(e, "tesseract: recognition failed");

@@ -29,6 +29,7 @@
 #include "store/store.h"
 #include "tests/tools/testutil.h"
 #include "tests/tools/wsclient.h"
+#include "util/clock.h"
 #include "util/xmalloc.h"
 
 static int port;
@@ -224,7 +225,7 @@ load(int n, int ms, const char *out_path)
 	struct wsc *w = wsc_new();
 	struct wsc_conn *c[MAX_CLIENTS];
 	int next[MAX_CLIENTS], busy[MAX_CLIENTS];
-	double t0 = wsc_now_ms();
+	double t0 = clock_ms();
 	FILE *out = fopen(out_path, "a");
 	long answers = 0;
 	json_t *j;
@@ -246,7 +247,7 @@ load(int n, int ms, const char *out_path)
 		                    "\"format\":\"png\"}");
 		wsc_send_bin(c[i], png, png_len);
 	}
-	while (wsc_now_ms() - t0 < ms) {
+	while (clock_ms() - t0 < ms) {
 		alive = 0;
 		for (i = 0; i < n; i++) {
 			if (c[i] == NULL || wsc_closed(c[i]))

@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "tests/tools/wsclient.h"
+#include "util/clock.h"
 #include "util/buf.h"
 #include "util/xmalloc.h"
 
@@ -51,15 +52,6 @@ struct wsc {
 	struct wsc_conn *conns;
 	lws_sorted_usec_list_t sul; /* wakes lws_service at a deadline */
 };
-
-double
-wsc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int
 cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -235,7 +227,7 @@ wake(lws_sorted_usec_list_t *sul)
 static void
 service_until(struct wsc *w, double end)
 {
-	double left = end - wsc_now_ms();
+	double left = end - clock_ms();
 
 	if (left < 2) {
 		lws_service(w->ctx, -1);
@@ -248,25 +240,25 @@ service_until(struct wsc *w, double end)
 void
 wsc_poll(struct wsc *w, int ms)
 {
-	service_until(w, wsc_now_ms() + ms);
+	service_until(w, clock_ms() + ms);
 }
 
 void
 wsc_service(struct wsc *w, int ms)
 {
-	double end = wsc_now_ms() + ms;
+	double end = clock_ms() + ms;
 
 	do
 		service_until(w, end);
-	while (wsc_now_ms() < end);
+	while (clock_ms() < end);
 }
 
 int
 wsc_wait_open(struct wsc_conn *c, int timeout_ms)
 {
-	double end = wsc_now_ms() + timeout_ms;
+	double end = clock_ms() + timeout_ms;
 
-	while (!c->open && !c->failed && !c->closed && wsc_now_ms() < end)
+	while (!c->open && !c->failed && !c->closed && clock_ms() < end)
 		service_until(c->w, end);
 	return c->open && !c->closed ? 0 : -1;
 }
@@ -319,11 +311,11 @@ wsc_sendf(struct wsc_conn *c, const char *fmt, ...)
 json_t *
 wsc_recv(struct wsc_conn *c, int timeout_ms)
 {
-	double end = wsc_now_ms() + timeout_ms;
+	double end = clock_ms() + timeout_ms;
 	struct msg *m;
 	json_t *j;
 
-	while (STAILQ_EMPTY(&c->in) && !c->closed && wsc_now_ms() < end)
+	while (STAILQ_EMPTY(&c->in) && !c->closed && clock_ms() < end)
 		service_until(c->w, end);
 	m = STAILQ_FIRST(&c->in);
 	if (m == NULL)
@@ -404,7 +396,7 @@ wsc_http_h(int port, const char *method, const char *path, const char *headers,
 	struct pollfd pfd;
 	char hdr[2048], *resp;
 	size_t got = 0, cap = 1 << 20;
-	double end = wsc_now_ms() + timeout_ms;
+	double end = clock_ms() + timeout_ms;
 	int fd, status = -1, n;
 	char *p;
 	ssize_t k;
@@ -442,7 +434,7 @@ wsc_http_h(int port, const char *method, const char *path, const char *headers,
 	}
 	resp = xmalloc(cap + 1);
 	for (;;) {
-		int left = (int)(end - wsc_now_ms());
+		int left = (int)(end - clock_ms());
 
 		if (left <= 0)
 			break;

@@ -63,7 +63,4 @@ int wsc_http_h(int port, const char *method, const char *path,
                const char *headers, const char *content, size_t content_len,
                char *body, size_t body_size, int timeout_ms);
 
-/* Milliseconds on the monotonic clock. */
-double wsc_now_ms(void);
-
 #endif
