@@ -13,13 +13,29 @@
  *   patch_idx_arr + arange_for_pooling -> pooling table (closed form) (4.5)
  *
  * Design: a struct prep2 owns every buffer and grows them only when a
- * request needs more.  The pixel work runs in two fork-join phases (the two
- * resizes, split by output row; then normalise + patchify, split by crop
- * patch-row).  Each output value is computed by exactly one thread with the
- * same float operations in the same order, so any thread count gives
- * bit-identical results.  The module is built with -ffp-contract=off so no
- * FMA changes a rounding.  Normalisation is a per-channel table of the 256
- * possible values, computed with the reference's float32 operations.
+ * request needs more (the pixels 64-byte aligned).  Each output value is
+ * computed by exactly one thread with the same float operations in the
+ * same order, so any thread count gives bit-identical results.  The module
+ * is built with -ffp-contract=off so no FMA changes a rounding.
+ *
+ * With AVX-512 (avx512f/bw/dq/vl/vbmi, checked at prep2_new()) the pixel
+ * work is one fork-join phase over bands of P rows (P = patch side): the
+ * tiled image's bands, then the global view's.  Crops start on multiples
+ * of P, so a band is one patch row of every crop that covers it (two crop
+ * rows where they overlap): a thread resizes the band into tiled_u8 /
+ * global_u8 and patchifies it while it is still in its cache, the float
+ * output going out with non-temporal stores.  Threads claim bands from an
+ * atomic counter, so a busy core does not hold the others up.  The
+ * kernels are in prep2_kern.c (see there for how they keep the bits); the
+ * normalisation there is a short formula prep2_new() checks against the
+ * float32 table for all 256 values of every channel, else the table.
+ *
+ * Without AVX-512 (and in tests, prep2_force_portable) the portable loops
+ * run in two phases (the two resizes, split by output row; then normalise
+ * + patchify, split by crop patch-row), the normalisation being a
+ * per-channel table of the 256 possible values computed with the
+ * reference's float32 operations.  They are the reference the AVX-512
+ * kernels are tested against.
  */
 #include "config.h"
 
@@ -28,6 +44,8 @@
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +54,7 @@
 
 #include "model/pool.h"
 #include "model/prep2.h"
+#include "model/prep2_impl.h"
 #include "util/err.h"
 #include "util/xmalloc.h"
 
@@ -394,29 +413,6 @@ prep2_tiling(const struct prep2_config *cfg, int w, int h, int max_crops,
 
 /* ---- Buffers ---- */
 
-struct axis {
-	int32_t i0, i1; /* source taps */
-	float l0, l1;   /* their weights */
-};
-
-struct prep2 {
-	struct prep2_config cfg;
-	float lut[3][256]; /* normalised value of each u8, per channel */
-	double u8d[256];   /* (double)v: a load instead of a conversion */
-
-	uint8_t *tiled;     /* [tiled_h, tiled_w, 3] */
-	size_t tiled_cap;   /* bytes */
-	uint8_t *global;    /* [crop, crop, 3] */
-	float *pixels;      /* [n_crops, n_patches, patch_dim] */
-	size_t pixels_cap;  /* floats */
-	int32_t *pooling;   /* [n_tokens, pool_size] */
-	size_t pooling_cap; /* ints */
-	int32_t *grid;      /* [grid_h, grid_w] */
-	size_t grid_cap;    /* ints */
-	struct axis *ax;    /* tiled x, tiled y, global x, global y */
-	size_t ax_cap;      /* entries */
-};
-
 struct prep2 *
 prep2_new(const struct prep2_config *cfg, struct err *e)
 {
@@ -435,7 +431,31 @@ prep2_new(const struct prep2_config *cfg, struct err *e)
 	for (int v = 0; v < 256; v++)
 		p->u8d[v] = (double)v;
 	p->global = xmalloc((size_t)cfg->crop * (size_t)cfg->crop * 3);
+	prep2_force_portable(p, false);
 	return p;
+}
+
+void
+prep2_force_portable(struct prep2 *p, bool portable)
+{
+	__builtin_cpu_init();
+	p->avx512 = !portable && __builtin_cpu_supports("avx512f") &&
+	            __builtin_cpu_supports("avx512bw") &&
+	            __builtin_cpu_supports("avx512dq") &&
+	            __builtin_cpu_supports("avx512vl") &&
+	            __builtin_cpu_supports("avx512vbmi");
+	if (p->avx512)
+		prep2_kern_norm_pick_avx512(&p->cfg, p->lut, &p->norm);
+	else
+		memset(&p->norm, 0, sizeof(p->norm));
+}
+
+static void
+xplan_free(struct prep2_xplan *xp)
+{
+	free(xp->base);
+	free(xp->idx);
+	free(xp->lx);
 }
 
 void
@@ -449,6 +469,8 @@ prep2_free(struct prep2 *p)
 	free(p->pooling);
 	free(p->grid);
 	free(p->ax);
+	xplan_free(&p->xt);
+	xplan_free(&p->xg);
 	free(p);
 }
 
@@ -458,8 +480,9 @@ prep2_config(const struct prep2 *p)
 	return &p->cfg;
 }
 
-/* Make *buf hold at least n elements of size sz (contents not kept).
- * Sizes come from a request, so failure is an error, not an abort. */
+/* Make *buf hold at least n elements of size sz (contents not kept),
+ * 64-byte aligned so that whole cache lines can be streamed.  Sizes come
+ * from a request, so failure is an error, not an abort. */
 static int
 grow(void **buf, size_t *cap, size_t n, size_t sz, struct err *e)
 {
@@ -468,9 +491,10 @@ grow(void **buf, size_t *cap, size_t n, size_t sz, struct err *e)
 
 	if (n <= *cap)
 		return 0;
-	if (__builtin_mul_overflow(n, sz, &bytes))
+	if (__builtin_mul_overflow(n, sz, &bytes) ||
+	    __builtin_add_overflow(bytes, (size_t)63, &bytes))
 		return err_set(e, "preprocessing buffer too large");
-	q = malloc(bytes);
+	q = aligned_alloc(64, bytes / 64 * 64);
 	if (q == NULL)
 		return err_set(e,
 		               "out of memory for %zu bytes of "
@@ -490,7 +514,7 @@ grow(void **buf, size_t *cap, size_t n, size_t sz, struct err *e)
  * coordinate in float64 clamped at 0, the weights in float32.
  */
 static void
-axis_table(int in, int out, struct axis *t)
+axis_table(int in, int out, struct prep2_axis *t)
 {
 	float scale = (float)in / (float)out;
 
@@ -523,49 +547,89 @@ axis_table(int in, int out, struct axis *t)
 	}
 }
 
-/* Round half-to-even of 0 <= v < 2^23 in the default rounding mode: adding
- * 2^23 leaves no fraction bits, so the FPU rounds exactly as rintf() does
- * (built without -ffast-math, so the two operations are kept). */
-static inline int
-round_even(float v)
+/* The x taps ax[0..n_px-1] as groups for the AVX-512 kernel (prep2_impl.h):
+ * the window starts at the first pixel's left tap; a group whose right
+ * taps reach past PREP2_WIN bytes is left to the scalar code. */
+static int
+xplan_build(struct prep2_xplan *xp, const struct prep2_axis *ax, int n_px,
+            struct err *e)
 {
-	return (int)((v + 8388608.0f) - 8388608.0f);
+	int ng = (n_px + PREP2_XG - 1) / PREP2_XG;
+
+	if (grow((void **)&xp->base, &xp->base_cap, (size_t)ng,
+	         sizeof(*xp->base), e) == -1 ||
+	    grow((void **)&xp->idx, &xp->idx_cap, (size_t)ng, 384, e) == -1 ||
+	    grow((void **)&xp->lx, &xp->lx_cap, (size_t)ng, 16 * sizeof(float),
+	         e) == -1)
+		return -1;
+	xp->n_px = n_px;
+	xp->n_groups = ng;
+	for (int g = 0; g < ng; g++) {
+		int32_t base = ax[g * PREP2_XG].i0 * 3;
+		uint8_t *ix = xp->idx + (size_t)g * 384;
+		float *lx = xp->lx + (size_t)g * 16;
+		bool fits = true;
+
+		memset(ix, 0, 384);
+		for (int k = 0; k < PREP2_XG; k++) {
+			int x = g * PREP2_XG + k < n_px ? g * PREP2_XG + k
+			                                : n_px - 1;
+			for (int c = 0; c < 3; c++) {
+				long b0 = (long)ax[x].i0 * 3 + c - base;
+				long b1 = (long)ax[x].i1 * 3 + c - base;
+				if (b0 < 0 || b1 < 0 || b0 >= PREP2_WIN ||
+				    b1 >= PREP2_WIN)
+					fits = false;
+				ix[c * 64 + k * 8] = (uint8_t)b0;
+				ix[(3 + c) * 64 + k * 8] = (uint8_t)b1;
+			}
+			lx[k] = ax[x].l0;
+			lx[8 + k] = ax[x].l1;
+		}
+		xp->base[g] = fits ? base : -1;
+	}
+	return 0;
 }
 
-/* One output row of a resize (ay: its y taps): per value, the four float32
- * tap weights ly * lx, the four products summed in float64 in the order
- * (y0,x0) (y0,x1) (y1,x0) (y1,x1), rounded to float32, then half-to-even
- * to uint8.  Weights and pixels are non-negative, so the value is in
- * [0, 255 + rounding] and only the top needs a clamp.  u8d[v] == v. */
+/* One output row of a resize (ay: its y taps), the portable way. */
 static void
-resize_row(const struct model_image *img, const struct axis *ax, int out_w,
-           const struct axis *ay, const double *u8d, uint8_t *dst)
+resize_row(const struct model_image *img, const struct prep2_axis *ax,
+           int out_w, const struct prep2_axis *ay, const double *u8d,
+           uint8_t *dst)
 {
 	size_t stride = (size_t)img->w * 3;
 	const uint8_t *r0 = img->rgb + (size_t)ay->i0 * stride;
 	const uint8_t *r1 = img->rgb + (size_t)ay->i1 * stride;
-	float ly0 = ay->l0, ly1 = ay->l1;
 
-	for (int x = 0; x < out_w; x++) {
-		const struct axis *a = &ax[x];
-		double w00 = (double)(ly0 * a->l0), w01 = (double)(ly0 * a->l1);
-		double w10 = (double)(ly1 * a->l0), w11 = (double)(ly1 * a->l1);
-		const uint8_t *p00 = r0 + (size_t)a->i0 * 3;
-		const uint8_t *p01 = r0 + (size_t)a->i1 * 3;
-		const uint8_t *p10 = r1 + (size_t)a->i0 * 3;
-		const uint8_t *p11 = r1 + (size_t)a->i1 * 3;
-		uint8_t *d = dst + (size_t)x * 3;
+	for (int x = 0; x < out_w; x++)
+		prep2_resize_px(r0, r1, ay->l0, ay->l1, &ax[x], u8d,
+		                dst + (size_t)x * 3);
+}
 
-		for (int ch = 0; ch < 3; ch++) {
-			double s = w00 * u8d[p00[ch]];
-			int v;
+/* ---- Normalise + patchify (spec 4.3, 4.4.5) ---- */
 
-			s += w01 * u8d[p01[ch]];
-			s += w10 * u8d[p10[ch]];
-			s += w11 * u8d[p11[ch]];
-			v = round_even((float)s);
-			d[ch] = (uint8_t)(v > 255 ? 255 : v);
+/* One patch row of one crop, the portable way: the cp patches whose
+ * top-left pixels are src + pc * P * 3 (rows stride bytes apart) into
+ * dst, (patch, row, col, rgb), each value through the channel's table. */
+static void
+emit_row(const struct prep2 *p, const uint8_t *src, size_t stride, int cp,
+         float *dst)
+{
+	int P = p->cfg.patch;
+	size_t rowlen = (size_t)P * 3; /* bytes of one patch row of pixels */
+
+	for (int pc = 0; pc < cp; pc++) {
+		for (int py = 0; py < P; py++) {
+			const uint8_t *s =
+			    src + (size_t)py * stride + (size_t)pc * rowlen;
+			float *d = dst + (size_t)py * rowlen;
+			for (size_t q = 0; q < rowlen; q += 3) {
+				d[q] = p->lut[0][s[q]];
+				d[q + 1] = p->lut[1][s[q + 1]];
+				d[q + 2] = p->lut[2][s[q + 2]];
+			}
 		}
+		dst += (size_t)P * rowlen;
 	}
 }
 
@@ -575,11 +639,13 @@ struct job {
 	struct prep2 *p;
 	const struct model_image *img;
 	struct prep2_out *out;
-	int th, tw; /* tiled size */
+	int th, tw;      /* tiled size */
+	int n_bands;     /* AVX-512: tiled bands, then the global ones */
+	atomic_int next; /* AVX-512: the next band to claim */
 };
 
-/* Phase 1: rows 0..tiled_h-1 of the tiled image, then the rows of the
- * global view, split between threads by index. */
+/* Portable phase 1: rows 0..tiled_h-1 of the tiled image, then the rows
+ * of the global view, split between threads by index. */
 static void
 resize_phase(void *arg, int ith, int nth)
 {
@@ -588,8 +654,8 @@ resize_phase(void *arg, int ith, int nth)
 	int crop = p->cfg.crop;
 	long n = (long)j->th + crop;
 	long lo = n * ith / nth, hi = n * (ith + 1) / nth;
-	const struct axis *tx = p->ax, *ty = tx + j->tw;
-	const struct axis *gx = ty + j->th, *gy = gx + crop;
+	const struct prep2_axis *tx = p->ax, *ty = tx + j->tw;
+	const struct prep2_axis *gx = ty + j->th, *gy = gx + crop;
 
 	for (long r = lo; r < hi; r++) {
 		if (r < j->th)
@@ -601,8 +667,9 @@ resize_phase(void *arg, int ith, int nth)
 	}
 }
 
-/* Phase 2: normalise and patchify, one unit = one patch row of one crop
- * (crop 0 = the global view, crop 1 + i*cols + j at (i, j) * window). */
+/* Portable phase 2: normalise and patchify, one unit = one patch row of
+ * one crop (crop 0 = the global view, crop 1 + i*cols + j at (i, j) *
+ * window). */
 static void
 patch_phase(void *arg, int ith, int nth)
 {
@@ -613,13 +680,11 @@ patch_phase(void *arg, int ith, int nth)
 	int win = (cp - p->cfg.margin[0] - p->cfg.margin[1]) * P;
 	long n = (long)o->n_crops * cp;
 	long lo = n * ith / nth, hi = n * (ith + 1) / nth;
-	size_t rowlen = (size_t)P * 3; /* bytes of one patch row of pixels */
 
 	for (long u = lo; u < hi; u++) {
 		int k = (int)(u / cp), pr = (int)(u % cp);
 		const uint8_t *src;
 		size_t stride;
-		float *dst;
 
 		if (k == 0) {
 			src = p->global;
@@ -630,25 +695,89 @@ patch_phase(void *arg, int ith, int nth)
 			src = p->tiled + (size_t)ti * win * stride +
 			      (size_t)tj * win * 3;
 		}
-		src += (size_t)pr * P * stride;
-		dst = p->pixels + ((size_t)k * o->n_patches + (size_t)pr * cp) *
-		                      (size_t)o->patch_dim;
-		for (int pc = 0; pc < cp; pc++) {
-			for (int py = 0; py < P; py++) {
-				const uint8_t *s = src + (size_t)py * stride +
-				                   (size_t)pc * rowlen;
-				float *d = dst + (size_t)py * rowlen;
-				for (size_t q = 0; q < rowlen; q += 3) {
-					d[q] = p->lut[0][s[q]];
-					d[q + 1] = p->lut[1][s[q + 1]];
-					d[q + 2] = p->lut[2][s[q + 2]];
-				}
-			}
-			dst += o->patch_dim;
-		}
+		emit_row(p, src + (size_t)pr * P * stride, stride, cp,
+		         p->pixels +
+		             ((size_t)k * o->n_patches + (size_t)pr * cp) *
+		                 (size_t)o->patch_dim);
 	}
 }
 
+/* One patch row with the AVX-512 emitter when it applies. */
+static void
+emit_fast(const struct prep2 *p, const uint8_t *src, size_t stride, int cp,
+          float *dst)
+{
+	if (p->norm.kind != PREP2_NORM_NONE &&
+	    p->cfg.patch * p->cfg.patch * 3 <= PREP2_STAGE)
+		prep2_kern_emit_avx512(src, stride, p->cfg.patch, cp, &p->norm,
+		                       dst);
+	else
+		emit_row(p, src, stride, cp, dst);
+}
+
+/*
+ * AVX-512, one phase: band b = P rows of the tiled image (b < th / P) or
+ * of the global view.  Crops start on multiples of the window (a multiple
+ * of P), so a band is patch row b - ti * wp of every crop row ti that
+ * covers it: resize the band, then patchify those rows while the band is
+ * still in the cache.
+ */
+static void
+do_band(struct job *j, int b)
+{
+	struct prep2 *p = j->p;
+	const struct prep2_out *o = j->out;
+	int P = p->cfg.patch, crop = p->cfg.crop, cp = crop / P;
+	int wp = cp - p->cfg.margin[0] - p->cfg.margin[1];
+	int nt = j->th / P;
+	const struct prep2_axis *tx = p->ax, *ty = tx + j->tw;
+	const struct prep2_axis *gx = ty + j->th, *gy = gx + crop;
+	size_t pd = (size_t)o->patch_dim;
+
+	if (b < nt) {
+		size_t stride = (size_t)j->tw * 3;
+		uint8_t *rows = p->tiled + (size_t)b * P * stride;
+
+		prep2_kern_resize_avx512(j->img, &p->xt, tx, ty + b * P, P,
+		                         p->u8d, rows, stride);
+		for (int ti = 0; ti < o->rows; ti++) {
+			int pr = b - ti * wp;
+			if (pr < 0 || pr >= cp)
+				continue;
+			for (int tj = 0; tj < o->cols; tj++) {
+				size_t k = 1 + (size_t)ti * o->cols + tj;
+				emit_fast(p, rows + (size_t)tj * wp * P * 3,
+				          stride, cp,
+				          p->pixels + (k * o->n_patches +
+				                       (size_t)pr * cp) *
+				                          pd);
+			}
+		}
+	} else {
+		size_t stride = (size_t)crop * 3;
+		int g = b - nt;
+		uint8_t *rows = p->global + (size_t)g * P * stride;
+
+		prep2_kern_resize_avx512(j->img, &p->xg, gx, gy + g * P, P,
+		                         p->u8d, rows, stride);
+		emit_fast(p, rows, stride, cp, p->pixels + (size_t)g * cp * pd);
+	}
+}
+
+/* AVX-512: threads claim bands in order (tiled ones first: the larger) and
+ * fence their streamed stores before returning. */
+static void
+band_phase(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int b;
+
+	(void)ith;
+	(void)nth;
+	while ((b = atomic_fetch_add(&j->next, 1)) < j->n_bands)
+		do_band(j, b);
+	prep2_kern_fence_avx512();
+}
 /* ---- Patch bookkeeping (spec 4.5) ---- */
 
 /* The hi-res grid: along one axis of t tiles, grid cell g comes from tile
@@ -761,8 +890,7 @@ prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
 	        -1 ||
 	    grow((void **)&p->pooling, &p->pooling_cap, n_pool, sizeof(int32_t),
 	         e) == -1 ||
-	    grow((void **)&p->ax, &p->ax_cap, n_ax, sizeof(struct axis), e) ==
-	        -1)
+	    grow((void **)&p->ax, &p->ax_cap, n_ax, sizeof(*p->ax), e) == -1)
 		return -1;
 
 	/* Resize tables: Resize((out_h, out_w)) of the whole image, for the
@@ -777,8 +905,18 @@ prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
 	j.out = &o;
 	j.th = o.tiled_h;
 	j.tw = o.tiled_w;
-	pool_run(pool, resize_phase, &j);
-	pool_run(pool, patch_phase, &j);
+	if (p->avx512) {
+		if (xplan_build(&p->xt, p->ax, o.tiled_w, e) == -1 ||
+		    xplan_build(&p->xg, p->ax + o.tiled_w + o.tiled_h, crop,
+		                e) == -1)
+			return -1;
+		j.n_bands = o.tiled_h / P + cp;
+		atomic_init(&j.next, 0);
+		pool_run(pool, band_phase, &j);
+	} else {
+		pool_run(pool, resize_phase, &j);
+		pool_run(pool, patch_phase, &j);
+	}
 
 	/* Hi-res grid (patch_idx_arr in image order, global numbering). */
 	for (int gy = 0; gy < o.grid_h; gy++) {

@@ -22,7 +22,8 @@
  * The resize is torchvision's bilinear without antialias, reproduced with
  * the exact arithmetic of PyTorch 1.13's CPU kernel (spec section 4.2), then
  * rounded half-to-even to uint8: the uint8 images are bit-exact, and so are
- * the float pixels.
+ * the float pixels.  On CPUs with AVX-512 (F, BW, DQ, VL, VBMI) vector
+ * kernels do the pixel work with the same bits as the portable loops.
  *
  * max_crops (the most hi-res crops, global view not counted) is a
  * per-request option: prep2_run() takes it, and 0 means the checkpoint's

@@ -8,8 +8,10 @@
  * the pooling table, grids, crop count and MolmoPoint's subpatch mapping
  * exactly, and the input ids exactly, both in the real vocabulary (real
  * Qwen tokenizer + layout) and in the checkpoint's (through tiny_vocab.json).
- * Then thread-count independence, the spec's tiling examples and the error
- * paths of bad configs and map files.
+ * Then thread-count independence, the AVX-512 kernels against the portable
+ * loops (bit for bit, on random images of many shapes and a few configs),
+ * the spec's tiling examples and the error paths of bad configs and map
+ * files.
  */
 #include "config.h"
 
@@ -23,6 +25,7 @@
 #include "image/image.h"
 #include "model/pool.h"
 #include "model/prep2.h"
+#include "model/prep2_impl.h"
 #include "model/tok.h"
 #include "model/vocab_map.h"
 #include "tests/tools/testutil.h"
@@ -451,6 +454,125 @@ START_TEST(test_results_identical_for_any_thread_count)
 }
 END_TEST
 
+/* ---- The AVX-512 kernels against the portable loops ---- */
+
+/* xorshift64*: a reproducible random image. */
+static uint8_t *
+random_image(int w, int h, uint64_t seed)
+{
+	size_t n = (size_t)w * h * 3;
+	uint8_t *b = malloc(n);
+	uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		b[i] = (uint8_t)((x * 0x2545F4914F6CDD1DULL) >> 56);
+	}
+	/* Some flat and saturated runs too (rounding at 0 and 255). */
+	for (size_t i = 0; i < n / 4; i++)
+		b[i] = (i / 97) % 3 == 0 ? 255 : (i / 97) % 3 == 1 ? 0 : b[i];
+	return b;
+}
+
+static void
+expect_same_output(const struct prep2_out *a, const struct prep2_out *b,
+                   const char *what)
+{
+	size_t np = (size_t)a->n_crops * a->n_patches * a->patch_dim;
+
+	ck_assert_msg(a->n_crops == b->n_crops && a->tiled_w == b->tiled_w &&
+	                  a->tiled_h == b->tiled_h,
+	              "%s: shapes differ", what);
+	ck_assert_msg(memcmp(a->tiled_u8, b->tiled_u8,
+	                     (size_t)a->tiled_h * a->tiled_w * 3) == 0,
+	              "%s: tiled_u8 differs", what);
+	ck_assert_msg(memcmp(a->global_u8, b->global_u8,
+	                     (size_t)a->n_patches * a->patch_dim) == 0,
+	              "%s: global_u8 differs", what);
+	ck_assert_msg(memcmp(a->pixels, b->pixels, np * sizeof(float)) == 0,
+	              "%s: pixels differ", what);
+}
+
+START_TEST(test_simd_kernels_match_portable_bit_for_bit)
+{
+	static const int sizes[][2] = {{1, 1},       {2, 3},      {333, 97},
+	                               {100, 50},    {1280, 720}, {1920, 1080},
+	                               {3840, 2160}, {97, 2000}};
+	static const int crops[] = {1, 8, 24};
+	struct prep2_config cfgs[3];
+	struct pool *pool;
+	struct err e;
+	int n_cfg = 3;
+
+	/* The default (Molmo 2), CLIP normalisation (another formula or the
+	 * table), and 16-pixel patches. */
+	prep2_config_default(&cfgs[0]);
+	cfgs[1] = cfgs[0];
+	cfgs[1].mean[0] = 0.48145466f;
+	cfgs[1].mean[1] = 0.4578275f;
+	cfgs[1].mean[2] = 0.40821073f;
+	cfgs[1].std[0] = 0.26862954f;
+	cfgs[1].std[1] = 0.26130258f;
+	cfgs[1].std[2] = 0.27577711f;
+	cfgs[2] = cfgs[0];
+	cfgs[2].crop = 384;
+	cfgs[2].patch = 16;
+	pool = pool_new(2, &e);
+	ck_assert_ptr_nonnull(pool);
+	for (int c = 0; c < n_cfg; c++) {
+		struct prep2 *ref = prep2_new(&cfgs[c], &e);
+		struct prep2 *fast = prep2_new(&cfgs[c], &e);
+
+		ck_assert_ptr_nonnull(ref);
+		ck_assert_ptr_nonnull(fast);
+		prep2_force_portable(ref, true);
+		printf("config %d: %s kernels, normalisation formula %d\n", c,
+		       fast->avx512 ? "AVX-512" : "portable (no AVX-512)",
+		       (int)fast->norm.kind);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			struct model_image mi;
+			uint8_t *rgb;
+
+			/* The big images with the default config only. */
+			if (c > 0 && sizes[i][0] * sizes[i][1] > 1920 * 1080)
+				continue;
+			rgb = random_image(sizes[i][0], sizes[i][1],
+			                   (uint64_t)(i * 7 + (size_t)c));
+			mi.w = sizes[i][0];
+			mi.h = sizes[i][1];
+			mi.rgb = rgb;
+			for (size_t k = 0; k < sizeof(crops) / sizeof(crops[0]);
+			     k++) {
+				struct prep2_out a, b;
+				char what[96];
+
+				snprintf(what, sizeof(what),
+				         "config %d, %dx%d, max_crops %d", c,
+				         mi.w, mi.h, crops[k]);
+				ck_assert_int_eq(
+				    prep2_run(ref, &mi, crops[k], NULL, &a, &e),
+				    0);
+				ck_assert_int_eq(prep2_run(fast, &mi, crops[k],
+				                           NULL, &b, &e),
+				                 0);
+				expect_same_output(&a, &b, what);
+				ck_assert_int_eq(prep2_run(fast, &mi, crops[k],
+				                           pool, &b, &e),
+				                 0);
+				expect_same_output(&a, &b, what);
+			}
+			free(rgb);
+		}
+		prep2_free(ref);
+		prep2_free(fast);
+	}
+	pool_free(pool);
+}
+END_TEST
+
 /* ---- Tiling and layout from the spec's worked examples ---- */
 
 START_TEST(test_tiling_examples_from_spec)
@@ -802,6 +924,7 @@ suite(void)
 	tcase_add_test(tc, test_molmo2_golden_cases_match_exactly);
 	tcase_add_test(tc, test_molmopoint_golden_cases_match_exactly);
 	tcase_add_test(tc, test_results_identical_for_any_thread_count);
+	tcase_add_test(tc, test_simd_kernels_match_portable_bit_for_bit);
 	tcase_add_test(tc, test_tiling_examples_from_spec);
 	tcase_add_test(tc, test_token_counts_of_1280x720_screenshot);
 	tcase_add_test(tc, test_pooling_covers_each_hires_patch_once);
