@@ -7,29 +7,34 @@
  *   select_tiling  -> rows x cols of 224-pixel windows      (4.3)
  *   resize_and_pad -> the high-res canvas and the 336x336 global view, each
  *                     a letterboxed, CLIP-normalised resize of the ORIGINAL
- *                     pixels                                 (4.4,
- * prep_resize.c) crops          -> [global, tile(0,0), tile(0,1), ...]    (4.5)
+ *                     pixels (resize: prep_resize.c)         (4.4)
+ *   crops          -> [global, tile(0,0), tile(0,1), ...]    (4.5)
  *   patchify       -> [n_crops, 576, 588]                    (4.6)
  *   image_masks    -> shifted by one crop (the quirk)        (4.7)
  *   token layout and image_input_idx (closed form)           (4.8, 4.9)
  *
  * Design: a struct prep owns every buffer and grows them only when an image
- * needs more, so the steady state allocates nothing.  The pixel work runs in
- * fork-join phases: for torch first the column pass over the input rows
- * (into a per-view intermediate image); then, for both flavours, one phase
- * over "bands", the patch-high strips of canvas rows of the global view and
- * of the high-res canvas.  A band's content rows are resized (the rest of
- * the resize, clip, normalise) into a small per-thread buffer whose columns
- * outside the content hold the padding value, and every crop patch row made
- * of that band (one for the global view; for the high-res canvas one per
- * overlapping crop: one or two crop rows times cols) is written into the
- * output, with its masks.  No content image is kept, and every
- * output value is written once.  Bands are split between threads by
- * estimated cost; each output value is computed by exactly one thread with
- * the same float operations in the same order, so any thread count gives
- * bit-identical results.  Float arithmetic mirrors the reference in
- * float32; the module is built with -ffp-contract=off so no FMA changes a
- * rounding.
+ * needs more, so the steady state allocates nothing.  All pixel work is one
+ * fork-join phase over "bands", the patch-high strips of canvas rows of the
+ * global view and of the high-res canvas, ordered by the first input row
+ * they need and cut into one contiguous run per thread by estimated cost.
+ * A thread walks the content rows of its bands of both views merged in
+ * input order.  Each input row it needs is prepared once into a small
+ * per-thread ring that stays in cache (TF: converted to float; torch:
+ * resampled along x for both views, 16 rows at a time with AVX-512); each
+ * content row is then finished from the ring (TF: rows, then columns;
+ * torch: rows) with clip and normalisation, into the view's band buffer
+ * whose columns outside the content hold the padding value.  When a band's
+ * last row is done, every crop patch row made of it (one for the global
+ * view; for the high-res canvas one per overlapping crop: one or two crop
+ * rows times cols) is written to the output, with its masks.  No
+ * intermediate image is kept, and every output value is written once.
+ * Each output value is computed by exactly one thread with the same float
+ * operations in the same order, so any thread count gives bit-identical
+ * results.  Float arithmetic mirrors the reference in float32; the module
+ * is built with -ffp-contract=off so no FMA changes a rounding (the one
+ * deliberate FMA, the division-free normalisation, is exact:
+ * prep_norm_exact).
  */
 #include "config.h"
 
@@ -350,28 +355,57 @@ prep_fit(int h, int w, int th, int tw, int *oh, int *ow)
 
 const struct prep_kern prep_kern_base = {
     "sse2",
-    prep_kern_tf_rows,
-    prep_kern_torch_cols,
-    prep_kern_torch_rows,
+    prep_kern_tf_in,
+    prep_kern_tf_row,
+    prep_kern_torch_in,
+    prep_kern_torch_row,
     prep_kern_emit,
     prep_kern_fence,
+    1,
 };
 const struct prep_kern prep_kern_avx2 = {
     "avx2",
-    prep_kern_tf_rows_avx2,
-    prep_kern_torch_cols_avx2,
-    prep_kern_torch_rows_avx2,
+    prep_kern_tf_in_avx2,
+    prep_kern_tf_row_avx2,
+    prep_kern_torch_in_avx2,
+    prep_kern_torch_row_avx2,
     prep_kern_emit_avx2,
     prep_kern_fence_avx2,
+    1,
 };
 const struct prep_kern prep_kern_avx512 = {
     "avx512",
-    prep_kern_tf_rows_avx512,
-    prep_kern_torch_cols_avx512,
-    prep_kern_torch_rows_avx512,
+    prep_kern_tf_in_avx512,
+    prep_kern_tf_row_avx512,
+    prep_kern_torch_in_avx512,
+    prep_kern_torch_row_avx512,
     prep_kern_emit_avx512,
     prep_kern_fence_avx512,
+    16,
 };
+
+/* Normalisation constants (mean, std) for which the multiply-and-correct
+ * form of (v - mean) / std is checked exact over all of [0, 1]: the CLIP
+ * ones every Molmo v1 checkpoint uses. */
+const float prep_norm_checked[][2] = {
+    {0.48145466f, 0.26862954f},
+    {0.4578275f, 0.26130258f},
+    {0.40821073f, 0.27577711f},
+};
+const int prep_norm_n_checked =
+    (int)(sizeof(prep_norm_checked) / sizeof(prep_norm_checked[0]));
+
+bool
+prep_norm_exact(float mean, float std)
+{
+	int i;
+
+	for (i = 0; i < prep_norm_n_checked; i++)
+		if (prep_norm_checked[i][0] == mean &&
+		    prep_norm_checked[i][1] == std)
+			return true;
+	return false;
+}
 
 /* Grow *p to hold n elements of size sz; returns -1 on overflow or ENOMEM
  * (the old buffer is kept). */
@@ -439,6 +473,13 @@ prep_new(const struct prep_config *cfg, struct err *e)
 		p->kern = &prep_kern_base;
 	/* Non-temporal stores for the output (see prep_kern_emit). */
 	p->stream = true;
+	p->ring_max = PREP_RING_BYTES;
+	p->fast_norm = true;
+	for (i = 0; i < 3; i++) {
+		p->inv_std[i] = 1.0f / cfg->std[i];
+		if (!prep_norm_exact(cfg->mean[i], cfg->std[i]))
+			p->fast_norm = false;
+	}
 	for (i = 0; i < 3; i++)
 		p->pad[i] = (0.0f - cfg->mean[i]) / cfg->std[i];
 	for (i = 0; i < cfg->patch * 3; i++)
@@ -465,7 +506,6 @@ view_fini(struct prep_view *v)
 	free(v->ax_x.zbase);
 	free(v->ax_x.zidx);
 	free(v->ax_x.zw);
-	free(v->tmp);
 }
 
 void
@@ -476,6 +516,9 @@ prep_free(struct prep *p)
 	view_fini(&p->global);
 	view_fini(&p->hires);
 	free(p->scratch);
+	free(p->ptrs);
+	free(p->order);
+	free(p->cost);
 	free(p->padcanvas);
 	free(p->images);
 	free(p->masks);
@@ -506,40 +549,35 @@ view_plan(struct prep *p, struct prep_view *v, const struct model_image *img,
 		               img->w, img->h, tw, th);
 	v->top = (th - v->h) / 2;
 	v->left = (tw - v->w) / 2;
-	if (prep_axis(&v->ax_y, img->h, v->h, p->cfg.resize, e) == -1 ||
-	    prep_axis(&v->ax_x, img->w, v->w, p->cfg.resize, e) == -1)
+	/* the weights only change with the sizes */
+	if ((v->ax_y.n_in != img->h || v->ax_y.n_out != v->h) &&
+	    prep_axis(&v->ax_y, img->h, v->h, p->cfg.resize, e) == -1)
 		return -1;
-	/* Torch resamples columns first into tmp [H_in][w][3]; TF needs no
-	 * intermediate image (each content row is computed from the input). */
-	if (p->cfg.resize == PREP_RESIZE_TORCH &&
-	    grow((void **)&v->tmp, &v->tmp_cap,
-	         (size_t)img->h * (size_t)v->w * 3, sizeof(float), e) == -1)
+	if ((v->ax_x.n_in != img->w || v->ax_x.n_out != v->w) &&
+	    prep_axis(&v->ax_x, img->w, v->w, p->cfg.resize, e) == -1)
 		return -1;
 	return 0;
 }
 
-/* ---- Fork-join phases ---- */
+/* ---- The pixel work ---- */
 
-enum phase {
-	PHASE_TORCH_COLS, /* torch resize, first pass (columns) */
-	PHASE_BANDS,      /* resize rows, clip, normalise, patchify, masks */
-};
-
+/*
+ * One fork-join phase does all of it.  The units are the patch-high bands
+ * of canvas rows of both views, ordered by the first input row they need
+ * (bands of pure padding above the content first, below it last) and cut
+ * into one contiguous run per thread by estimated cost.  A thread walks the
+ * content rows of its bands of both views merged in input order, so every
+ * input row it needs is prepared once (TF: converted to float; torch:
+ * resampled along x for both views) into a small ring that stays in its
+ * cache, and a band is emitted as soon as its last row is done.
+ */
 struct job {
 	struct prep *p;
 	const struct model_image *img;
-	enum phase phase;
 	int n_bands[2]; /* ps-row canvas bands of the global view, the hires */
 	int n_units;    /* n_bands[0] + n_bands[1] */
+	double total;   /* cost of all units */
 };
-
-/* Split n units into nth nearly equal contiguous ranges. */
-static void
-split(int n, int ith, int nth, int *lo, int *hi)
-{
-	*lo = (int)((long long)n * ith / nth);
-	*hi = (int)((long long)n * (ith + 1) / nth);
-}
 
 /* Length of the overlap of [a, a+n) and [b, b+m). */
 static int
@@ -570,80 +608,149 @@ mask_row(struct prep *p, int t, int py)
 	}
 }
 
-/* Which view and band a unit is: the global view's canvas bands come
- * first, then the high-res canvas's. */
-static struct prep_view *
-unit_view(struct job *j, int u, int *b)
+/* Which view (0 global, 1 high-res) and band a unit is. */
+static int
+unit_view(const struct job *j, int u, int *b)
 {
 	if (u < j->n_bands[0]) {
 		*b = u;
-		return &j->p->global;
+		return 0;
 	}
 	*b = u - j->n_bands[0];
-	return &j->p->hires;
+	return 1;
 }
 
-/* Rough cost of a unit (resize multiply-adds plus values written), only to
- * balance the threads; any split gives the same bits. */
+static struct prep_view *
+view_of(struct prep *p, int vi)
+{
+	return vi == 0 ? &p->global : &p->hires;
+}
+
+/* Content rows [*lo, *hi) of view v in band b (none when *lo >= *hi). */
+static void
+band_rows(const struct prep *p, const struct prep_view *v, int b, int *lo,
+          int *hi)
+{
+	int ps = p->cfg.patch;
+
+	*lo = b * ps - v->top;
+	*hi = *lo + ps;
+	*lo = *lo < 0 ? 0 : *lo;
+	*hi = *hi > v->h ? v->h : *hi;
+}
+
+/* The first input row unit u needs: -1 for padding above the content,
+ * the image height for padding below it. */
+static int
+unit_key(const struct job *j, int u)
+{
+	struct prep *p = j->p;
+	const struct prep_view *v;
+	int b, lo, hi;
+
+	v = view_of(p, unit_view(j, u, &b));
+	band_rows(p, v, b, &lo, &hi);
+	if (lo < hi)
+		return v->ax_y.start[lo];
+	return b * p->cfg.patch < v->top ? -1 : j->img->h;
+}
+
+/* Patch rows of crops band b of view vi is emitted into. */
+static int
+unit_outputs(const struct prep *p, int vi, int b)
+{
+	const struct prep_config *c = &p->cfg;
+	int cp = c->base_h / c->patch, wp = cp - c->margin[0] - c->margin[1];
+	int i, n = 0;
+
+	if (vi == 0)
+		return 1;
+	for (i = 0; i < p->rows; i++)
+		if (b - i * wp >= 0 && b - i * wp < cp)
+			n += p->cols;
+	return n;
+}
+
+/* Rough cost of a unit (multiply-adds, conversions and values written),
+ * only to balance the threads; any split gives the same bits. */
 static double
-unit_cost(struct job *j, int u)
+unit_cost(const struct job *j, int u)
 {
 	const struct prep *p = j->p;
 	const struct prep_config *c = &p->cfg;
 	const struct prep_view *v;
-	int ps = c->patch, cp = c->base_h / ps, b, y, lo, hi, n_out;
-	double cost = 0.0, in_n = (double)j->img->w * 3;
+	int ps = c->patch, cp = c->base_h / ps, b, y, lo, hi, vi;
+	double cost = 0.0, in_n = (double)j->img->w * 3, out_n, in_rows;
 
-	v = unit_view(j, u, &b);
-	lo = b * ps - v->top;
-	hi = lo + ps;
-	lo = lo < 0 ? 0 : lo;
-	hi = hi > v->h ? v->h : hi;
+	vi = unit_view(j, u, &b);
+	v = view_of((struct prep *)p, vi);
+	out_n = (double)v->w * 3;
+	/* input rows per content row, each prepared once for both views */
+	in_rows = (double)j->img->h / (double)v->h / 2.0;
+	band_rows(p, v, b, &lo, &hi);
 	for (y = lo; y < hi; y++) {
-		cost += (double)v->w * 3 * v->ax_x.taps * 4.0 / 3.0;
-		cost += (double)v->ax_y.len[y] *
-		        (c->resize == PREP_RESIZE_TF ? in_n : (double)v->w * 3);
+		if (c->resize == PREP_RESIZE_TF)
+			cost += (double)v->ax_y.len[y] * in_n +
+			        out_n * v->ax_x.taps * 4.0 / 3.0 +
+			        in_rows * in_n;
+		else
+			cost += (double)v->ax_y.len[y] * out_n +
+			        in_rows * (in_n * 2.0 + out_n * v->ax_x.taps);
+		cost += out_n; /* clip and normalise */
 	}
-	/* patch rows emitted: 1 for the global view, up to 2 crop rows x
-	 * cols for the high-res one */
-	n_out = 1;
-	if (v == &p->hires) {
-		int wp = cp - c->margin[0] - c->margin[1], i;
-
-		n_out = 0;
-		for (i = 0; i < p->rows; i++)
-			if (b - i * wp >= 0 && b - i * wp < cp)
-				n_out += p->cols;
-	}
-	return cost + (double)n_out * cp * ps * ps * 3 * 2.0;
+	return cost + (double)unit_outputs(p, vi, b) * cp * ps * ps * 3 * 2.0;
 }
 
-/* Units [lo, hi) for thread ith of nth, cutting the running cost into
- * nearly equal parts.  Deterministic for a given nth. */
+/* p->order: the units by first input row needed, then global before
+ * high-res, then band (an insertion sort: a few hundred units at most);
+ * p->cost[i]: the cost of the units order[0..i], cumulative. */
 static void
-split_cost(struct job *j, int ith, int nth, int *lo, int *hi)
+order_units(struct job *j)
 {
-	double total = 0.0, acc = 0.0;
-	int u, cut[2] = {0, j->n_units}, k;
+	struct prep *p = j->p;
+	int i, k, u, ku, vu, bu, kk, vk, bk;
 
-	if (nth == 1) {
-		*lo = 0;
-		*hi = j->n_units;
-		return;
-	}
-	for (u = 0; u < j->n_units; u++)
-		total += unit_cost(j, u);
-	/* cut k (k = ith, ith + 1) is the first unit whose cost ends past
-	 * total * k / nth */
-	for (k = 0; k < 2; k++) {
-		if (ith + k == 0 || ith + k == nth)
-			continue;
-		acc = 0.0;
-		for (u = 0; u < j->n_units; u++) {
-			acc += unit_cost(j, u);
-			if (acc > total * (ith + k) / nth)
+	for (i = 0; i < j->n_units; i++) {
+		u = i;
+		ku = unit_key(j, u);
+		vu = unit_view(j, u, &bu);
+		for (k = i; k > 0; k--) {
+			kk = unit_key(j, p->order[k - 1]);
+			vk = unit_view(j, p->order[k - 1], &bk);
+			if (kk < ku ||
+			    (kk == ku && (vk < vu || (vk == vu && bk < bu))))
 				break;
+			p->order[k] = p->order[k - 1];
 		}
+		p->order[k] = u;
+	}
+	j->total = 0.0;
+	for (i = 0; i < j->n_units; i++) {
+		j->total += unit_cost(j, p->order[i]);
+		p->cost[i] = j->total;
+	}
+}
+
+/* The run of ordered units [*lo, *hi) of thread ith of nth: cut where the
+ * cumulative cost passes total * ith / nth.  Deterministic for a given nth. */
+static void
+split_cost(const struct job *j, int ith, int nth, int *lo, int *hi)
+{
+	const double *cum = j->p->cost;
+	int cut[2], k, u;
+
+	for (k = 0; k < 2; k++) {
+		if (ith + k == 0) {
+			cut[k] = 0;
+			continue;
+		}
+		if (ith + k == nth) {
+			cut[k] = j->n_units;
+			continue;
+		}
+		for (u = 0; u < j->n_units; u++)
+			if (cum[u] > j->total * (ith + k) / nth)
+				break;
 		cut[k] = u;
 	}
 	*lo = cut[0];
@@ -651,46 +758,32 @@ split_cost(struct job *j, int ith, int nth, int *lo, int *hi)
 }
 
 /*
- * One band: canvas rows [b * ps, b * ps + ps) of view v.  Its content rows
- * are resized into the thread's band buffer (whose columns outside the
- * content hold padding), then every crop patch row made of this band is
- * emitted: the global crop's row b, or for each high-res crop row i that
- * covers the band its patch row b - i * wp in all cols crops.
+ * Emit band b of view vi: the global crop's patch row b, or for each
+ * high-res crop row i that covers the band its patch row b - i * wp in all
+ * cols crops, with their masks.  bandbuf holds the band's content rows
+ * (columns outside the content: padding); rows outside the content read
+ * the padding row.
  */
 static void
-band(struct job *j, struct prep_view *v, int b, float *scratch, int *tag)
+emit_band(struct job *j, int vi, int b, const float *bandbuf)
 {
 	struct prep *p = j->p;
 	const struct prep_config *c = &p->cfg;
+	const struct prep_view *v = view_of(p, vi);
 	int ps = c->patch, cp = c->base_h / ps, wp, lo, hi, dy, i, k, t, py;
 	size_t pdim = (size_t)ps * ps * 3;
-	float *bandbuf = scratch + p->band_off, *out;
 	const float *rows[PREP_MAX_PATCH];
-	bool stream = p->stream;
 
-	lo = b * ps - v->top;
-	hi = lo + ps;
-	lo = lo < 0 ? 0 : lo;
-	hi = hi > v->h ? v->h : hi;
+	band_rows(p, v, b, &lo, &hi);
 	for (dy = 0; dy < ps; dy++) {
 		k = b * ps + dy - v->top;
 		rows[dy] = k >= lo && k < hi
 		               ? bandbuf + (size_t)dy * p->band_stride
 		               : p->padcanvas;
 	}
-	if (hi > lo) {
-		out = bandbuf +
-		      (size_t)(lo + v->top - b * ps) * p->band_stride +
-		      (size_t)v->left * 3;
-		if (c->resize == PREP_RESIZE_TF)
-			p->kern->tf_rows(p, v, j->img, scratch, tag, lo, hi,
-			                 out, p->band_stride);
-		else
-			p->kern->torch_rows(p, v, lo, hi, out, p->band_stride);
-	}
-	if (v == &p->global) {
+	if (vi == 0) {
 		p->kern->emit(p->images + (size_t)b * cp * pdim, rows, 0, ps,
-		              cp, stream);
+		              cp, p->stream);
 		return;
 	}
 	wp = cp - c->margin[0] - c->margin[1];
@@ -703,63 +796,142 @@ band(struct job *j, struct prep_view *v, int b, float *scratch, int *tag)
 			p->kern->emit(
 			    p->images +
 			        ((size_t)t * cp + (size_t)py) * cp * pdim,
-			    rows, (size_t)k * wp * ps * 3, ps, cp, stream);
+			    rows, (size_t)k * wp * ps * 3, ps, cp, p->stream);
 			if (p->masks != NULL)
 				mask_row(p, t, py);
 		}
 	}
 }
 
+/* A thread's walk over one view's content rows. */
+struct lane {
+	int y, y_end; /* next content row, end */
+	float *band;  /* the band being filled */
+};
+
+/* The ring slot of input row r: TF's converted row, or torch's resampled
+ * row of view vi. */
+static float *
+ring_row(const struct prep *p, float *scratch, int vi, int r)
+{
+	float *ring = scratch + p->ring_off;
+	size_t slot = (size_t)(r % p->ring_slots);
+
+	if (p->cfg.resize == PREP_RESIZE_TF)
+		return ring + slot * p->ring_stride;
+	if (vi == 0)
+		return ring + slot * p->ring_stride_g;
+	return ring + (size_t)p->ring_slots * p->ring_stride_g +
+	       slot * p->ring_stride;
+}
+
+/* Make input rows [s, e) ready in the ring; *next is the first row not
+ * prepared yet (rows below s are never needed again). */
 static void
-bands_task(struct job *j, int ith, int nth)
+ring_fill(struct job *j, float *scratch, int *next, int s, int e)
 {
 	struct prep *p = j->p;
-	float *scratch = p->scratch + (size_t)ith * p->scratch_row;
-	struct prep_view *v, *cur = NULL;
-	int tag[PREP_RING_MAX], lo, hi, u, b, k, dy;
+	const struct model_image *img = j->img;
+	size_t in_n = (size_t)img->w * 3;
+	float *g[16], *h[16];
+	int r = *next < s ? s : *next, n, i;
 
-	split_cost(j, ith, nth, &lo, &hi);
-	for (u = lo; u < hi; u++) {
-		v = unit_view(j, u, &b);
-		if (v != cur) {
-			/* a new view: the ring holds nothing of it, and the
-			 * band's padding columns change */
-			cur = v;
-			for (k = 0; k < PREP_RING_MAX; k++)
-				tag[k] = -1;
-			for (dy = 0; dy < p->cfg.patch; dy++)
-				memcpy(scratch + p->band_off +
-				           (size_t)dy * p->band_stride,
-				       p->padcanvas,
-				       (size_t)v->tw * 3 * sizeof(float));
+	for (; r < e; r += n) {
+		if (p->cfg.resize == PREP_RESIZE_TF) {
+			p->kern->tf_in(ring_row(p, scratch, 0, r),
+			               img->rgb + (size_t)r * in_n, in_n);
+			n = 1;
+			continue;
 		}
-		band(j, v, b, scratch, tag);
+		n = p->kern->torch_block;
+		if (n > 1 && (p->xrows_off == 0 || r + n > img->h))
+			n = 1;
+		for (i = 0; i < n; i++) {
+			g[i] = ring_row(p, scratch, 0, r + i);
+			h[i] = ring_row(p, scratch, 1, r + i);
+		}
+		p->kern->torch_in(p, img, r, n, g, h, scratch);
 	}
-	if (p->stream)
-		p->kern->fence();
+	*next = r > *next ? r : *next;
 }
 
 static void
-task(void *arg, int ith, int nth)
+bands_task(void *arg, int ith, int nth)
 {
 	struct job *j = arg;
 	struct prep *p = j->p;
+	const struct prep_config *c = &p->cfg;
 	float *scratch = p->scratch + (size_t)ith * p->scratch_row;
-	int lo, hi;
+	const float **rows = p->ptrs + (size_t)ith * p->ptrs_per_thread;
+	struct prep_view *v;
+	struct lane ln[2];
+	int lo, hi, i, u, b, vi, y, s, e, k, next = -1, ps = c->patch;
+	bool tf = c->resize == PREP_RESIZE_TF;
 
-	if (j->phase == PHASE_TORCH_COLS) {
-		split(j->img->h, ith, nth, &lo, &hi);
-		p->kern->torch_cols(p, j->img, scratch, lo, hi);
-		return;
+	split_cost(j, ith, nth, &lo, &hi);
+	for (vi = 0; vi < 2; vi++) {
+		ln[vi].y = INT_MAX;
+		ln[vi].y_end = 0;
+		ln[vi].band = scratch + p->band_off[vi];
+		/* the columns outside the content are padding */
+		for (k = 0; k < ps; k++)
+			memcpy(ln[vi].band + (size_t)k * p->band_stride,
+			       p->padcanvas,
+			       (size_t)view_of(p, vi)->tw * 3 * sizeof(float));
 	}
-	bands_task(j, ith, nth);
-}
-
-static void
-run_phase(struct pool *pool, struct job *j, enum phase phase)
-{
-	j->phase = phase;
-	pool_run(pool, task, j);
+	/* bands of pure padding now; the others' content rows into lanes
+	 * (a thread's bands of one view are consecutive) */
+	for (i = lo; i < hi; i++) {
+		u = p->order[i];
+		vi = unit_view(j, u, &b);
+		band_rows(p, view_of(p, vi), b, &s, &e);
+		if (s >= e) {
+			emit_band(j, vi, b, ln[vi].band);
+			continue;
+		}
+		ln[vi].y = s < ln[vi].y ? s : ln[vi].y;
+		ln[vi].y_end = e > ln[vi].y_end ? e : ln[vi].y_end;
+	}
+	for (;;) {
+		/* the lane whose next row starts earliest in the input */
+		vi = -1;
+		for (k = 0; k < 2; k++) {
+			if (ln[k].y >= ln[k].y_end)
+				continue;
+			if (vi == -1 ||
+			    view_of(p, k)->ax_y.start[ln[k].y] <
+			        view_of(p, vi)->ax_y.start[ln[vi].y])
+				vi = k;
+		}
+		if (vi == -1)
+			break;
+		v = view_of(p, vi);
+		y = ln[vi].y;
+		s = v->ax_y.start[y];
+		e = s + v->ax_y.len[y];
+		k = (y + v->top) % ps;
+		if (!tf || p->ring_slots > 0) {
+			ring_fill(j, scratch, &next, s, e);
+			for (i = 0; i < e - s; i++)
+				rows[i] = ring_row(p, scratch, vi, s + i);
+		}
+		if (tf)
+			p->kern->tf_row(
+			    p, v, j->img, p->ring_slots > 0 ? rows : NULL, y,
+			    scratch,
+			    ln[vi].band + (size_t)k * p->band_stride +
+			        (size_t)v->left * 3);
+		else
+			p->kern->torch_row(p, v, rows, y,
+			                   ln[vi].band +
+			                       (size_t)k * p->band_stride +
+			                       (size_t)v->left * 3);
+		ln[vi].y = ++y;
+		if (y == ln[vi].y_end || (y + v->top) % ps == 0)
+			emit_band(j, vi, (y - 1 + v->top) / ps, ln[vi].band);
+	}
+	if (p->stream)
+		p->kern->fence();
 }
 
 /* ---- Indices and layout ---- */
@@ -841,12 +1013,82 @@ build_index(struct prep *p)
 
 /* ---- prep_run ---- */
 
+/* Round a float count up to whole cache lines. */
+static size_t
+lines(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
+/*
+ * Lay out each thread's scratch (see struct prep) for img and grow it for
+ * nth threads; also the padding canvas row and the row-pointer room.
+ */
+static int
+scratch_plan(struct prep *p, const struct model_image *img, int nth,
+             struct err *e)
+{
+	const struct prep_config *c = &p->cfg;
+	size_t in_n = (size_t)img->w * 3, room;
+	int taps, tw, t;
+
+	taps = p->global.ax_y.taps > p->hires.ax_y.taps ? p->global.ax_y.taps
+	                                                : p->hires.ax_y.taps;
+	p->ring_off = lines(in_n + 1);
+	p->xrows_off = 0;
+	if (c->resize == PREP_RESIZE_TF) {
+		/* the rows of the longest span, converted (unless that is
+		 * too much, then the vertical pass reads the uint8 input) */
+		p->ring_slots = taps;
+		p->ring_stride = lines(in_n);
+		p->ring_stride_g = 0;
+		if ((double)taps * (double)p->ring_stride * sizeof(float) >
+		    (double)p->ring_max)
+			p->ring_slots = 0;
+		room = (size_t)p->ring_slots * p->ring_stride;
+	} else {
+		/* the longest span plus a block of 16 rows resampled ahead */
+		p->ring_slots = taps + 16;
+		p->ring_stride_g = lines((size_t)p->global.w * 3);
+		p->ring_stride = lines((size_t)p->hires.w * 3);
+		room =
+		    (size_t)p->ring_slots * (p->ring_stride_g + p->ring_stride);
+	}
+	tw = p->global.tw > p->hires.tw ? p->global.tw : p->hires.tw;
+	p->band_stride = lines((size_t)tw * 3);
+	p->band_off[0] = p->ring_off + room;
+	p->band_off[1] = p->band_off[0] + (size_t)c->patch * p->band_stride;
+	p->scratch_row = p->band_off[1] + (size_t)c->patch * p->band_stride;
+	/* torch on AVX-512: 16 input rows transposed, then one view's
+	 * column pass over them */
+	if (c->resize == PREP_RESIZE_TORCH && p->kern->torch_block == 16 &&
+	    img->h >= 16) {
+		p->xrows_off = p->scratch_row;
+		t = p->global.w > p->hires.w ? p->global.w : p->hires.w;
+		p->scratch_row += (in_n + (size_t)t * 3 + 16) * 16;
+	}
+	p->ptrs_per_thread = taps;
+	if (grow((void **)&p->scratch, &p->scratch_cap,
+	         p->scratch_row * (size_t)nth, sizeof(float), e) == -1 ||
+	    grow((void **)&p->ptrs, &p->ptrs_cap, (size_t)taps * (size_t)nth,
+	         sizeof(*p->ptrs), e) == -1 ||
+	    grow((void **)&p->padcanvas, &p->padcanvas_cap, (size_t)tw * 3,
+	         sizeof(float), e) == -1)
+		return -1;
+	for (t = 0; t < tw * 3; t++)
+		p->padcanvas[t] = p->pad[t % 3];
+	/* the slack after the row between the passes */
+	for (t = 0; t < nth; t++)
+		p->scratch[(size_t)t * p->scratch_row + in_n] = 0.0f;
+	return 0;
+}
+
 int
 prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
          struct prep_out *out, struct err *e)
 {
 	const struct prep_config *c = &p->cfg;
-	int cp = c->base_h / c->patch, wp, win, margin_px, gh, gw, t, i, tw;
+	int cp = c->base_h / c->patch, wp, win, margin_px, gh, gw, t;
 	size_t n_img, n_mask;
 	struct job j;
 
@@ -869,47 +1111,8 @@ prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
 	gh = (p->rows * wp + c->margin[0] + c->margin[1] + 1) / 2;
 	gw = (p->cols * wp + c->margin[0] + c->margin[1] + 1) / 2;
 	p->n_image_tokens = 2 + c->tok_h * (c->tok_w + 1) + 2 + gh * (gw + 1);
-	/* Per thread: one input row plus one value of slack for the 4-lane
-	 * horizontal kernel, and for TF a ring of converted input rows as
-	 * deep as the longest vertical span (up to PREP_RING_MAX; the AVX-512
-	 * loops convert on the fly and need none). */
-	p->ring_rows = 0;
-	if (c->resize == PREP_RESIZE_TF && p->kern != &prep_kern_avx512) {
-		p->ring_rows = p->global.ax_y.taps > p->hires.ax_y.taps
-		                   ? p->global.ax_y.taps
-		                   : p->hires.ax_y.taps;
-		if (p->ring_rows > PREP_RING_MAX)
-			p->ring_rows = 0;
-	}
-	/* then a band: patch-size canvas rows of the wider canvas */
-	tw = p->global.tw > p->hires.tw ? p->global.tw : p->hires.tw;
-	p->band_stride = ((size_t)tw * 3 + 15) & ~(size_t)15;
-	p->band_off = ((size_t)img->w * 3 + 1) * (size_t)(1 + p->ring_rows);
-	p->band_off = (p->band_off + 15) & ~(size_t)15;
-	p->scratch_row = p->band_off + (size_t)c->patch * p->band_stride;
-	/* torch on AVX-512: the column pass takes 16 input rows at a time */
-	p->xrows_off = 0;
-	if (c->resize == PREP_RESIZE_TORCH && p->kern == &prep_kern_avx512 &&
-	    img->h >= 16) {
-		p->xrows_off = p->scratch_row;
-		i = p->global.w > p->hires.w ? p->global.w : p->hires.w;
-		p->scratch_row +=
-		    ((size_t)img->w * 3 + (size_t)i * 3 + 16) * 16;
-	}
-	if (grow((void **)&p->scratch, &p->scratch_cap,
-	         p->scratch_row * (size_t)pool_size(pool), sizeof(float),
-	         e) == -1 ||
-	    grow((void **)&p->padcanvas, &p->padcanvas_cap, (size_t)tw * 3,
-	         sizeof(float), e) == -1)
+	if (scratch_plan(p, img, pool_size(pool), e) == -1)
 		return -1;
-	for (t = 0; t < tw * 3; t++)
-		p->padcanvas[t] = p->pad[t % 3];
-	/* the slack after every input row */
-	for (t = 0; t < pool_size(pool); t++)
-		for (i = 0; i < 1 + p->ring_rows; i++)
-			p->scratch[(size_t)t * p->scratch_row +
-			           (size_t)(i + 1) * ((size_t)img->w * 3 + 1) -
-			           1] = 0.0f;
 	n_mask = (size_t)p->n_crops * cp * cp;
 	n_img = n_mask * c->patch * c->patch * 3;
 	if (grow_aligned(&p->images, &p->images_cap, n_img, e) == -1 ||
@@ -927,9 +1130,13 @@ prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
 	j.n_bands[0] = c->base_h / c->patch;
 	j.n_bands[1] = p->hires.th / c->patch;
 	j.n_units = j.n_bands[0] + j.n_bands[1];
-	if (c->resize == PREP_RESIZE_TORCH)
-		run_phase(pool, &j, PHASE_TORCH_COLS);
-	run_phase(pool, &j, PHASE_BANDS);
+	if (grow((void **)&p->order, &p->order_cap, (size_t)j.n_units,
+	         sizeof(int), e) == -1 ||
+	    grow((void **)&p->cost, &p->cost_cap, (size_t)j.n_units,
+	         sizeof(double), e) == -1)
+		return -1;
+	order_units(&j);
+	pool_run(pool, bands_task, &j);
 	/* The last mask row is -1 (section 4.7). */
 	for (t = 0; t < cp * cp; t++)
 		p->masks[(size_t)(p->n_crops - 1) * cp * cp + t] = -1.0f;

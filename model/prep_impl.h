@@ -13,9 +13,11 @@
 
 #include "model/prep.h"
 
-#define PREP_MAX_SIDE  65536 /* pixels; image/ limits are far lower */
-#define PREP_RING_MAX  16    /* most converted input rows cached per thread */
-#define PREP_MAX_PATCH 64    /* largest patch side prep_config_check allows */
+#define PREP_MAX_SIDE 65536 /* pixels; image/ limits are far lower */
+#define PREP_RING_BYTES                                                        \
+	(8u << 20)        /* largest TF ring of converted input                \
+	                   * rows per thread (else no ring) */
+#define PREP_MAX_PATCH 64 /* largest patch side prep_config_check allows */
 
 /* Resampling weights along one axis: output o reads len[o] source samples
  * from start[o] on, with weights w[o * taps ...]. */
@@ -59,8 +61,6 @@ struct prep_view {
 	int top, left;         /* letterbox offsets */
 	struct prep_axis ax_y; /* rows: H_in -> h */
 	struct prep_axis ax_x; /* columns: W_in -> w */
-	float *tmp;            /* torch: columns resampled, [H_in][w][3] */
-	size_t tmp_cap;
 };
 
 struct prep {
@@ -68,21 +68,41 @@ struct prep {
 	const struct prep_kern *kern; /* pixel loops for this CPU */
 	float pad[3];                 /* normalised value of a padding pixel */
 	float padrow[PREP_MAX_PATCH * 3]; /* a row of padding pixels */
-	float *scratch;     /* per thread: see prep_tf_rows_fn, then a band */
-	size_t scratch_cap; /* floats */
-	size_t scratch_row; /* floats per thread */
-	size_t band_off;    /* offset of the band in a thread's part */
+	/* Normalise with a multiply and two FMA corrections instead of a
+	 * division (prep_norm_exact: checked exact for these constants) */
+	bool fast_norm;
+	float inv_std[3]; /* 1 / std, correctly rounded */
+	bool stream;      /* emit with non-temporal stores where it can */
+	size_t ring_max;  /* bytes: largest TF ring per thread (tests set 0) */
+	/* Per thread scratch (scratch_row floats each), laid out as:
+	 *   row      img->w * 3 + 1 floats: one row between the two passes
+	 *   ring     ring_slots rows of ring_stride floats: TF, converted
+	 *            input rows (none when ring_slots is 0); torch, each
+	 *            view's input rows resampled along x (global then hires,
+	 *            ring_slots each)
+	 *   bands    one band (patch rows of the canvas) per view
+	 *   xrows    torch with AVX-512: 16 input rows transposed and one
+	 *            view's column pass over them (0 when unused) */
+	float *scratch;
+	size_t scratch_cap;
+	size_t scratch_row;
+	int ring_slots;
+	size_t ring_off, ring_stride, ring_stride_g; /* floats */
+	size_t band_off[2];                          /* global, hires */
 	size_t band_stride; /* floats per band row: widest canvas * 3 */
-	float *padcanvas;   /* a canvas row of padding pixels (widest) */
-	bool stream;        /* emit with non-temporal stores where it can */
-	size_t padcanvas_cap;
-	int ring_rows; /* TF: converted input rows cached per thread */
-	/* torch with AVX-512: offset in a thread's part of room for 16 input
-	 * rows transposed (img->w * 3 * 16 floats) and then 16 rows of a
-	 * view's column pass; 0 when the column pass goes row by row */
 	size_t xrows_off;
+	float *padcanvas; /* a canvas row of padding pixels (widest) */
+	size_t padcanvas_cap;
 	struct prep_view global, hires;
 	int rows, cols, n_crops, n_image_tokens;
+	/* the bands of both views, ordered by the first input row they need */
+	int *order;
+	double *cost;
+	size_t order_cap, cost_cap;
+	/* per thread: room for the row pointers of the longest span */
+	const float **ptrs;
+	size_t ptrs_cap;
+	int ptrs_per_thread;
 	float *images;
 	size_t images_cap;
 	float *masks;
@@ -102,57 +122,74 @@ int prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
               struct err *e);
 
 /*
- * The pixel loops (prep_kern.c).  scratch is the calling thread's buffer:
- * a row of img->w * 3 + 1 floats, then (TF) p->ring_rows more such rows.
- * tf_rows:    content rows [lo, hi) of view v, rows then columns, clipped
- *             and normalised, row y written to out + (y - lo) * stride
- *             (v->w * 3 floats).  tag (PREP_RING_MAX ints, all -1 before a
- *             thread's first call for a view) tracks which input rows the
- *             ring holds across calls.
- * torch_cols: input rows [lo, hi) resampled along x into the tmp buffers of
- *             both views ([H_in][w][3] each); the AVX-512 set takes 16
- *             rows at a time through the room at p->xrows_off.
- * torch_rows: content rows [lo, hi) of view v from its tmp, clipped and
- *             normalised, written as by tf_rows.
- * emit:       one patch row of a crop (cp patches of ps x ps pixels) from ps
- *             canvas rows (rows[dy] + x0 floats is the crop's left edge)
- *             into dst; stream asks for non-temporal stores, after which
- *             the thread calls fence before its work counts as done.
+ * The pixel loops (prep_kern.c).  prep.c walks the content rows of both
+ * views in input order and keeps a per-thread ring of input rows ready for
+ * the second pass (see struct prep); the kernels compute rows.
+ * tf_in:     input row y converted to float as TF does, into dst
+ *            (img->w * 3 floats).
+ * tf_row:    content row y of view v, rows then columns, clipped and
+ *            normalised into out (v->w * 3 floats).  rows[k] (k <
+ *            ax_y.len[y]) are the converted input rows of its span, or NULL
+ *            to read the uint8 input directly.  scratch: img->w * 3 + 1
+ *            floats.
+ * torch_in:  input rows [y, y + n) resampled along x into g[i] (global
+ *            view, global.w * 3 floats) and h[i] (high-res, hires.w * 3);
+ *            n is 16 with AVX-512 when p->xrows_off != 0 (16 rows at a
+ *            time, transposed, through the room at p->xrows_off), else 1.
+ *            scratch as for tf_row.
+ * torch_row: content row y of view v from the resampled rows rows[k] of
+ *            its span, clipped and normalised into out.
+ * emit:      one patch row of a crop (cp patches of ps x ps pixels) from ps
+ *            canvas rows (rows[dy] + x0 floats is the crop's left edge)
+ *            into dst; stream asks for non-temporal stores, after which
+ *            the thread calls fence before its work counts as done.
  * Each exists as prep_kern_NAME (SSE2), prep_kern_NAME_avx2 and
  * prep_kern_NAME_avx512.
  */
-typedef void prep_tf_rows_fn(const struct prep *p, const struct prep_view *v,
-                             const struct model_image *img, float *scratch,
-                             int *tag, int lo, int hi, float *out,
-                             size_t stride);
-typedef void prep_torch_cols_fn(const struct prep *p,
-                                const struct model_image *img, float *scratch,
-                                int lo, int hi);
-typedef void prep_torch_rows_fn(const struct prep *p, const struct prep_view *v,
-                                int lo, int hi, float *out, size_t stride);
+typedef void prep_tf_in_fn(float *restrict dst, const uint8_t *restrict src,
+                           size_t n);
+typedef void prep_tf_row_fn(const struct prep *p, const struct prep_view *v,
+                            const struct model_image *img,
+                            const float *const *rows, int y, float *scratch,
+                            float *out);
+typedef void prep_torch_in_fn(const struct prep *p,
+                              const struct model_image *img, int y, int n,
+                              float *const *g, float *const *h, float *scratch);
+typedef void prep_torch_row_fn(const struct prep *p, const struct prep_view *v,
+                               const float *const *rows, int y, float *out);
 typedef void prep_emit_fn(float *restrict dst, const float *const *rows,
                           size_t x0, int ps, int cp, bool stream);
 typedef void prep_fence_fn(void);
 
 struct prep_kern {
 	const char *name;
-	prep_tf_rows_fn *tf_rows;
-	prep_torch_cols_fn *torch_cols;
-	prep_torch_rows_fn *torch_rows;
+	prep_tf_in_fn *tf_in;
+	prep_tf_row_fn *tf_row;
+	prep_torch_in_fn *torch_in;
+	prep_torch_row_fn *torch_row;
 	prep_emit_fn *emit;
 	prep_fence_fn *fence;
+	int torch_block; /* rows torch_in takes at once: 1 or 16 */
 };
 
-prep_tf_rows_fn prep_kern_tf_rows, prep_kern_tf_rows_avx2,
-    prep_kern_tf_rows_avx512;
-prep_torch_cols_fn prep_kern_torch_cols, prep_kern_torch_cols_avx2,
-    prep_kern_torch_cols_avx512;
-prep_torch_rows_fn prep_kern_torch_rows, prep_kern_torch_rows_avx2,
-    prep_kern_torch_rows_avx512;
+prep_tf_in_fn prep_kern_tf_in, prep_kern_tf_in_avx2, prep_kern_tf_in_avx512;
+prep_tf_row_fn prep_kern_tf_row, prep_kern_tf_row_avx2, prep_kern_tf_row_avx512;
+prep_torch_in_fn prep_kern_torch_in, prep_kern_torch_in_avx2,
+    prep_kern_torch_in_avx512;
+prep_torch_row_fn prep_kern_torch_row, prep_kern_torch_row_avx2,
+    prep_kern_torch_row_avx512;
 prep_emit_fn prep_kern_emit, prep_kern_emit_avx2, prep_kern_emit_avx512;
 prep_fence_fn prep_kern_fence, prep_kern_fence_avx2, prep_kern_fence_avx512;
 
 /* The kernel sets (prep.c); prep_new picks the widest the CPU has. */
 extern const struct prep_kern prep_kern_base, prep_kern_avx2, prep_kern_avx512;
+
+/* Is (v - mean) / std, for every float v in [0, 1], equal to q' = fma(r,
+ * inv, q) with q = (v - mean) * inv, r = fma(-q, std, v - mean), inv =
+ * 1 / std?  True for the constants in prep_norm_checked[] (the CLIP ones),
+ * which test_model_prep verifies for all 1,065,353,217 such v. */
+bool prep_norm_exact(float mean, float std);
+extern const float prep_norm_checked[][2];
+extern const int prep_norm_n_checked;
 
 #endif

@@ -11,9 +11,12 @@
  * (z_* below); its torch column pass works on 16 input rows at a time,
  * transposed so that a vector holds one value of 16 rows and every tap is
  * a broadcast weight (z_rows_in, z_cols16).  All builds use -ffp-contract=off
- * and no FMA, and the loops do the same IEEE float operations in the same order
- * per element (only the vector width differs), so the results are
- * bit-identical; test_model_prep checks AVX2 against SSE2.
+ * and the loops do the same IEEE float operations in the same order per
+ * element (only the vector width differs), so the results are
+ * bit-identical; the one exception, AVX-512's division-free normalisation
+ * (two FMA corrections of a multiply by 1 / std), gives the division's
+ * bits exactly (prep_norm_exact).  test_model_prep checks every variant
+ * against SSE2.
  */
 #include "config.h"
 
@@ -280,12 +283,15 @@ z_vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
 	}
 }
 
-/* Clip to [0, 1] and (v - mean) / std over n pixels (3n values). */
+/* Clip to [0, 1] and (v - mean) / std over n pixels (3n values).  With
+ * p->fast_norm the division is a multiply by 1 / std and two FMA
+ * corrections, which give the same bits (prep_norm_exact). */
 static void
-z_finish_row(float *restrict row, int n, const struct prep_config *c)
+z_finish_row(float *restrict row, int n, const struct prep *p)
 {
-	float mean[48], std[48];
-	__m512 m[3], sd[3], v;
+	const struct prep_config *c = &p->cfg;
+	float mean[48], std[48], inv[48];
+	__m512 m[3], sd[3], rs[3], v, q, r;
 	const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
 	size_t x, total = (size_t)n * 3;
 	__mmask16 mk;
@@ -294,10 +300,12 @@ z_finish_row(float *restrict row, int n, const struct prep_config *c)
 	for (i = 0; i < 48; i++) {
 		mean[i] = c->mean[i % 3];
 		std[i] = c->std[i % 3];
+		inv[i] = p->inv_std[i % 3];
 	}
 	for (i = 0; i < 3; i++) {
 		m[i] = _mm512_loadu_ps(mean + 16 * i);
 		sd[i] = _mm512_loadu_ps(std + 16 * i);
+		rs[i] = _mm512_loadu_ps(inv + 16 * i);
 	}
 	/* v < 0 ? 0 : v is max(0, v) and v > 1 ? 1 : v is min(1, v) with
 	 * these operand orders (the second operand wins ties and -0). */
@@ -306,7 +314,14 @@ z_finish_row(float *restrict row, int n, const struct prep_config *c)
 		v = _mm512_maskz_loadu_ps(mk, row + x);
 		v = _mm512_max_ps(zero, v);
 		v = _mm512_min_ps(one, v);
-		v = _mm512_div_ps(_mm512_sub_ps(v, m[i]), sd[i]);
+		v = _mm512_sub_ps(v, m[i]);
+		if (p->fast_norm) {
+			q = _mm512_mul_ps(v, rs[i]);
+			r = _mm512_fnmadd_ps(q, sd[i], v);
+			v = _mm512_fmadd_ps(r, rs[i], q);
+		} else {
+			v = _mm512_div_ps(v, sd[i]);
+		}
 		_mm512_mask_storeu_ps(row + x, mk, v);
 	}
 }
@@ -328,54 +343,6 @@ row_torch(float *restrict dst, const uint8_t *restrict src, size_t n)
 			dst[x + i] = u8_torch(src[x + i]);
 	for (; x < n; x++)
 		dst[x] = u8_torch(src[x]);
-}
-
-/*
- * Vertical pass over float rows: dst[x] = sum_k w[k] * rows[start + k][x]
- * for the n values of a row, rows being n floats apart.
- */
-static void
-vert_f32(float *restrict dst, const float *restrict rows, size_t n, int start,
-         int len, const float *restrict w)
-{
-	float acc[PREP_BLOCK];
-	const float *s;
-	size_t x;
-	int i, k;
-
-	if (len == 0) {
-		memset(dst, 0, n * sizeof(float));
-		return;
-	}
-	rows += (size_t)start * n;
-#ifdef PREP_AVX512
-	if (len <= PREP_RING_MAX) {
-		const float *ptr[PREP_RING_MAX];
-
-		for (i = 0; i < len; i++)
-			ptr[i] = rows + (size_t)i * n;
-		z_vert_ptrs(dst, ptr, n, len, w);
-		return;
-	}
-#endif
-	for (x = 0; x + PREP_BLOCK <= n; x += PREP_BLOCK) {
-		s = rows + x;
-		for (i = 0; i < PREP_BLOCK; i++)
-			acc[i] = w[0] * s[i];
-		for (k = 1; k < len; k++) {
-			s += n;
-			for (i = 0; i < PREP_BLOCK; i++)
-				acc[i] += w[k] * s[i];
-		}
-		for (i = 0; i < PREP_BLOCK; i++)
-			dst[x + i] = acc[i];
-	}
-	for (; x < n; x++) {
-		acc[0] = w[0] * rows[x];
-		for (k = 1; k < len; k++)
-			acc[0] += w[k] * rows[(size_t)k * n + x];
-		dst[x] = acc[0];
-	}
 }
 
 /*
@@ -617,13 +584,14 @@ horiz(float *restrict dst, const float *restrict src, const struct prep_axis *a)
 /* Clip to [0, 1] and normalise one row of n pixels in place, four pixels
  * (12 values, a whole number of vectors) at a time. */
 static void
-finish_row(float *restrict row, int n, const struct prep_config *c)
+finish_row(float *restrict row, int n, const struct prep *p)
 {
+	const struct prep_config *c = &p->cfg;
 	float mean[12], std[12], v;
 	int x, i;
 
 #ifdef PREP_AVX512
-	z_finish_row(row, n, c);
+	z_finish_row(row, n, p);
 	return;
 #endif
 	for (i = 0; i < 12; i++) {
@@ -705,56 +673,32 @@ row_tf(float *restrict dst, const uint8_t *restrict src, size_t n)
 		dst[x] = u8_tf(src[x]);
 }
 
-/*
- * TF, rows first, one content row at a time.  When the thread's scratch
- * holds a ring of converted input rows (p->ring_rows >= the view's taps),
- * each input row is converted to float once per view and thread; spans only
- * move down, and the rows of one span (at most taps consecutive rows) fall
- * in distinct slots row % taps.  Otherwise the rows are converted on the fly
- * (same values, more work).
- */
 void
-KERN(prep_kern_tf_rows)(const struct prep *p, const struct prep_view *v,
-                        const struct model_image *img, float *scratch, int *tag,
-                        int lo, int hi, float *out, size_t stride)
+KERN(prep_kern_tf_in)(float *restrict dst, const uint8_t *restrict src,
+                      size_t n)
+{
+	row_tf(dst, src, n);
+}
+
+/* TF, rows first: the vertical pass over the converted rows (or straight
+ * from the uint8 input), then the horizontal one, then clip and
+ * normalise. */
+void
+KERN(prep_kern_tf_row)(const struct prep *p, const struct prep_view *v,
+                       const struct model_image *img, const float *const *rows,
+                       int y, float *scratch, float *out)
 {
 	size_t in_n = (size_t)img->w * 3;
-	size_t rowlen = in_n + 1;
 	const struct prep_axis *ay = &v->ax_y;
-	const float *rows[PREP_RING_MAX];
-	float *ring = scratch + rowlen, *row, *slot;
-	int taps = ay->taps, y, k, r;
-	bool use_ring = p->ring_rows >= taps;
+	const float *w = ay->w + (size_t)y * ay->taps;
 
-#ifdef PREP_AVX512
-	use_ring = false; /* z_vert_u8 converts on the fly */
-#endif
-
-	for (y = lo; y < hi; y++) {
-		/* rows first: one resampled input row in scratch ... */
-		if (use_ring) {
-			for (k = 0; k < ay->len[y]; k++) {
-				r = ay->start[y] + k;
-				slot = ring + (size_t)(r % taps) * rowlen;
-				if (tag[r % taps] != r) {
-					row_tf(slot,
-					       img->rgb + (size_t)r * in_n,
-					       in_n);
-					tag[r % taps] = r;
-				}
-				rows[k] = slot;
-			}
-			vert_ptrs(scratch, rows, in_n, ay->len[y],
-			          ay->w + (size_t)y * taps);
-		} else {
-			vert_u8(scratch, img->rgb, in_n, in_n, ay->start[y],
-			        ay->len[y], ay->w + (size_t)y * taps);
-		}
-		/* ... then its columns */
-		row = out + (size_t)(y - lo) * stride;
-		horiz(row, scratch, &v->ax_x);
-		finish_row(row, v->w, &p->cfg);
-	}
+	if (rows != NULL)
+		vert_ptrs(scratch, rows, in_n, ay->len[y], w);
+	else
+		vert_u8(scratch, img->rgb, in_n, in_n, ay->start[y], ay->len[y],
+		        w);
+	horiz(out, scratch, &v->ax_x);
+	finish_row(out, v->w, p);
 }
 
 #ifdef PREP_AVX512
@@ -866,13 +810,13 @@ z_col16(float *restrict o, const float *restrict t, const struct prep_axis *a,
 /*
  * The column pass of 16 input rows at once, lane r being row r: t holds
  * the rows transposed (z_rows_in), o is room for a->n_out * 48 floats, and
- * row r's a->n_out pixels go to dst + r * stride.  Per value the same
+ * row r's a->n_out pixels go to dst[r].  Per value the same
  * padded taps in the same order as horiz_t (w[0] * v[0], then + w[k] *
  * v[k]), so the same bits.
  */
 static void
-z_cols16(float *restrict dst, size_t stride, const float *restrict t,
-         const struct prep_axis *a, float *restrict o)
+z_cols16(float *const *dst, const float *restrict t, const struct prep_axis *a,
+         float *restrict o)
 {
 	size_t nq = (size_t)a->n_out * 3, q, i, nv;
 	__m512 v[16];
@@ -889,53 +833,47 @@ z_cols16(float *restrict dst, size_t stride, const float *restrict t,
 		z_transpose16(v);
 #pragma GCC unroll 16
 		for (r = 0; r < 16; r++)
-			_mm512_mask_storeu_ps(dst + (size_t)r * stride + q,
-			                      z_tail(nv), v[r]);
+			_mm512_mask_storeu_ps(dst[r] + q, z_tail(nv), v[r]);
 	}
 }
 #endif
 
 void
-KERN(prep_kern_torch_cols)(const struct prep *p, const struct model_image *img,
-                           float *scratch, int lo, int hi)
+KERN(prep_kern_torch_in)(const struct prep *p, const struct model_image *img,
+                         int y, int n, float *const *g, float *const *h,
+                         float *scratch)
 {
 	size_t in_n = (size_t)img->w * 3;
-	const struct prep_view *g = &p->global, *h = &p->hires;
-	int y = lo;
+	int i;
 
 #ifdef PREP_AVX512
-	float *t = scratch + p->xrows_off, *o = t + in_n * 16;
+	if (n == 16 && p->xrows_off != 0) {
+		float *t = scratch + p->xrows_off, *o = t + in_n * 16;
 
-	for (; p->xrows_off != 0 && y + 16 <= hi; y += 16) {
 		z_rows_in(t, img->rgb + (size_t)y * in_n, in_n);
-		z_cols16(g->tmp + (size_t)y * g->w * 3, (size_t)g->w * 3, t,
-		         &g->ax_x, o);
-		z_cols16(h->tmp + (size_t)y * h->w * 3, (size_t)h->w * 3, t,
-		         &h->ax_x, o);
+		z_cols16(g, t, &p->global.ax_x, o);
+		z_cols16(h, t, &p->hires.ax_x, o);
+		return;
 	}
 #endif
-	for (; y < hi; y++) {
-		row_torch(scratch, img->rgb + (size_t)y * in_n, in_n);
-		horiz(g->tmp + (size_t)y * g->w * 3, scratch, &g->ax_x);
-		horiz(h->tmp + (size_t)y * h->w * 3, scratch, &h->ax_x);
+	for (i = 0; i < n; i++) {
+		row_torch(scratch, img->rgb + (size_t)(y + i) * in_n, in_n);
+		horiz(g[i], scratch, &p->global.ax_x);
+		horiz(h[i], scratch, &p->hires.ax_x);
 	}
 }
 
+/* torchvision, columns first: the vertical pass over the resampled rows,
+ * then clip and normalise. */
 void
-KERN(prep_kern_torch_rows)(const struct prep *p, const struct prep_view *v,
-                           int lo, int hi, float *out, size_t stride)
+KERN(prep_kern_torch_row)(const struct prep *p, const struct prep_view *v,
+                          const float *const *rows, int y, float *out)
 {
-	size_t n = (size_t)v->w * 3;
 	const struct prep_axis *ay = &v->ax_y;
-	float *row;
-	int y;
 
-	for (y = lo; y < hi; y++) {
-		row = out + (size_t)(y - lo) * stride;
-		vert_f32(row, v->tmp, n, ay->start[y], ay->len[y],
-		         ay->w + (size_t)y * ay->taps);
-		finish_row(row, v->w, &p->cfg);
-	}
+	vert_ptrs(out, rows, (size_t)v->w * 3, ay->len[y],
+	          ay->w + (size_t)y * ay->taps);
+	finish_row(out, v->w, p);
 }
 
 /*
