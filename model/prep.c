@@ -480,6 +480,11 @@ prep_new(const struct prep_config *cfg, struct err *e)
 		if (!prep_norm_exact(cfg->mean[i], cfg->std[i]))
 			p->fast_norm = false;
 	}
+	for (i = 0; i < 48; i++) {
+		p->fin_mean[i] = cfg->mean[i % 3];
+		p->fin_std[i] = cfg->std[i % 3];
+		p->fin_inv[i] = p->inv_std[i % 3];
+	}
 	for (i = 0; i < 3; i++)
 		p->pad[i] = (0.0f - cfg->mean[i]) / cfg->std[i];
 	for (i = 0; i < cfg->patch * 3; i++)
@@ -506,6 +511,12 @@ view_fini(struct prep_view *v)
 	free(v->ax_x.zbase);
 	free(v->ax_x.zidx);
 	free(v->ax_x.zw);
+	free(v->ax_y.hbase);
+	free(v->ax_y.hidx);
+	free(v->ax_y.hw);
+	free(v->ax_x.hbase);
+	free(v->ax_x.hidx);
+	free(v->ax_x.hw);
 }
 
 void

@@ -52,6 +52,20 @@ struct prep_axis {
 	float *zw;     /* [groups * taps * 4] */
 	size_t zcap;   /* groups capacity of zbase and zidx */
 	size_t zwcap;  /* capacity of zw */
+	/* And for the direct AVX-512 horizontal kernel, which computes 16
+	 * output values at once: group g = values 16 g .. 16 g + 15 (value q
+	 * is channel q % 3 of output q / 3; past the end, the last value
+	 * again).  At tap k lane l reads window[hidx[(g * taps + k) * 16 +
+	 * l]], window being the hwin (32 or 64) floats from hbase[g] * 3 on,
+	 * with weight hw[(g * taps + k) * 16 + l].  hwin is 0 when some
+	 * group's taps do not fit in 64 floats (then the grouped kernel above
+	 * runs).  hidx and hw are 64-byte aligned. */
+	int hwin;
+	int *hbase;    /* [groups] */
+	int32_t *hidx; /* [groups * taps * 16] */
+	float *hw;     /* [groups * taps * 16] */
+	size_t hcap;   /* groups capacity of hbase */
+	size_t hwcap;  /* capacity of hw */
 };
 
 /* One resize-and-pad target (the global view or the high-res canvas). */
@@ -72,8 +86,11 @@ struct prep {
 	 * division (prep_norm_exact: checked exact for these constants) */
 	bool fast_norm;
 	float inv_std[3]; /* 1 / std, correctly rounded */
-	bool stream;      /* emit with non-temporal stores where it can */
-	size_t ring_max;  /* bytes: largest TF ring per thread (tests set 0) */
+	/* mean, std and inv_std of value i % 3, i < 48: three vectors
+	 * whose lane l is channel (k + l) % 3 for k = 0, 1, 2 */
+	float fin_mean[48], fin_std[48], fin_inv[48];
+	bool stream;     /* emit with non-temporal stores where it can */
+	size_t ring_max; /* bytes: largest TF ring per thread (tests set 0) */
 	/* Per thread scratch (scratch_row floats each), laid out as:
 	 *   row      img->w * 3 + 1 floats: one row between the two passes
 	 *   ring     ring_slots rows of ring_stride floats: TF, converted

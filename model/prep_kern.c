@@ -123,89 +123,119 @@ z_tail(size_t left)
 	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
 }
 
-/* dst[x] = sum_k w[k] * rows[k][x] for x < n. */
+/* Clip and normalise 16 values of a row whose first is channel ch (with
+ * the fast form when p->fast_norm, see z_finish_row). */
+static inline __attribute__((always_inline)) __m512
+z_finish16(__m512 v, const struct prep *p, const __m512 *m, const __m512 *sd,
+           const __m512 *rs, int ch)
+{
+	__m512 q, r;
+
+	v = _mm512_max_ps(_mm512_setzero_ps(), v);
+	v = _mm512_min_ps(_mm512_set1_ps(1.0f), v);
+	v = _mm512_sub_ps(v, m[ch]);
+	if (!p->fast_norm)
+		return _mm512_div_ps(v, sd[ch]);
+	q = _mm512_mul_ps(v, rs[ch]);
+	r = _mm512_fnmadd_ps(q, sd[ch], v);
+	return _mm512_fmadd_ps(r, rs[ch], q);
+}
+
+/* The per-channel constants of z_finish16: m[ch] lane l holds the mean of
+ * channel (ch + l) % 3, and so on (p->fin_*, filled by prep_new). */
+static inline __attribute__((always_inline)) void
+z_finish_consts(const struct prep *p, __m512 *m, __m512 *sd, __m512 *rs)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		m[i] = _mm512_loadu_ps(p->fin_mean + 16 * i);
+		sd[i] = _mm512_loadu_ps(p->fin_std + 16 * i);
+		rs[i] = _mm512_loadu_ps(p->fin_inv + 16 * i);
+	}
+}
+
+/* dst[x] = sum_k w[k] * rows[k][x] for x < n (len >= 1); with fin,
+ * clipped and normalised too (dst is a row: value 0 is channel 0). */
 static void
 z_vert_ptrs(float *restrict dst, const float *const *rows, size_t n, int len,
-            const float *restrict w)
+            const float *restrict w, const struct prep *fin)
 {
-	__m512 a0, a1, a2, a3, wk;
+	__m512 a[4], wk, m[3], sd[3], rs[3];
 	const float *s;
 	size_t x;
-	__mmask16 m;
-	int k;
+	__mmask16 mk;
+	int k, i;
 
+	if (fin != NULL)
+		z_finish_consts(fin, m, sd, rs);
 	for (x = 0; x + 64 <= n; x += 64) {
 		wk = _mm512_set1_ps(w[0]);
 		s = rows[0] + x;
-		a0 = _mm512_mul_ps(wk, _mm512_loadu_ps(s));
-		a1 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16));
-		a2 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32));
-		a3 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 48));
+		for (i = 0; i < 4; i++)
+			a[i] = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16 * i));
 		for (k = 1; k < len; k++) {
 			wk = _mm512_set1_ps(w[k]);
 			s = rows[k] + x;
-			a0 = _mm512_add_ps(
-			    a0, _mm512_mul_ps(wk, _mm512_loadu_ps(s)));
-			a1 = _mm512_add_ps(
-			    a1, _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16)));
-			a2 = _mm512_add_ps(
-			    a2, _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32)));
-			a3 = _mm512_add_ps(
-			    a3, _mm512_mul_ps(wk, _mm512_loadu_ps(s + 48)));
+			for (i = 0; i < 4; i++)
+				a[i] = _mm512_add_ps(
+				    a[i], _mm512_mul_ps(
+				              wk, _mm512_loadu_ps(s + 16 * i)));
 		}
-		_mm512_storeu_ps(dst + x, a0);
-		_mm512_storeu_ps(dst + x + 16, a1);
-		_mm512_storeu_ps(dst + x + 32, a2);
-		_mm512_storeu_ps(dst + x + 48, a3);
+		for (i = 0; i < 4; i++) {
+			if (fin != NULL)
+				a[i] =
+				    z_finish16(a[i], fin, m, sd, rs,
+				               (int)((x / 16 + (size_t)i) % 3));
+			_mm512_storeu_ps(dst + x + 16 * i, a[i]);
+		}
 	}
 	for (; x < n; x += 16) {
-		m = z_tail(n - x);
+		mk = z_tail(n - x);
 		wk = _mm512_set1_ps(w[0]);
-		a0 = _mm512_mul_ps(wk, _mm512_maskz_loadu_ps(m, rows[0] + x));
+		a[0] =
+		    _mm512_mul_ps(wk, _mm512_maskz_loadu_ps(mk, rows[0] + x));
 		for (k = 1; k < len; k++) {
 			wk = _mm512_set1_ps(w[k]);
-			a0 = _mm512_add_ps(
-			    a0, _mm512_mul_ps(
-			            wk, _mm512_maskz_loadu_ps(m, rows[k] + x)));
+			a[0] = _mm512_add_ps(
+			    a[0], _mm512_mul_ps(wk, _mm512_maskz_loadu_ps(
+			                                mk, rows[k] + x)));
 		}
-		_mm512_mask_storeu_ps(dst + x, m, a0);
+		if (fin != NULL)
+			a[0] = z_finish16(a[0], fin, m, sd, rs,
+			                  (int)((x / 16) % 3));
+		_mm512_mask_storeu_ps(dst + x, mk, a[0]);
 	}
 }
 
 /*
- * uint8 to float: dst = f32(src) * f32(1/255) (TF) or f32(src) / 255 (torch).
- * The torch division is done as f32(f64(src) * f64(1/255)): for every one
- * of the 256 inputs that gives the same float as the division (checked
- * exhaustively, and test_model_prep compares against the portable loop),
- * and a double multiply is much cheaper than a float division.
+ * uint8 to float: dst = f32(src) * f32(1/255) (TF) or f32(src) / 255
+ * (torch).  The torch division is a multiply by c = f32(1/255) and the two
+ * FMA corrections of z_finish_row: q = v * c, q' = fma(fma(-q, 255, v), c,
+ * q), which equals v / 255 for each of the 256 inputs (checked
+ * exhaustively by test_model_prep) and is much cheaper than a division.
  */
+static inline __m512
+z_div255(__m512 v)
+{
+	const __m512 c = _mm512_set1_ps((float)(1.0 / 255.0));
+	__m512 q = _mm512_mul_ps(v, c);
+
+	return _mm512_fmadd_ps(_mm512_fnmadd_ps(q, _mm512_set1_ps(255.0f), v),
+	                       c, q);
+}
+
 static void
 z_row_u8(float *restrict dst, const uint8_t *restrict src, size_t n, bool tf)
 {
 	const __m512 c = _mm512_set1_ps((float)(1.0 / 255.0));
-	const __m512d cd = _mm512_set1_pd(1.0 / 255.0);
-	__m512i iv;
-	__m256 lo, hi;
 	__m512 v;
 	size_t x;
 
 	for (x = 0; x + 16 <= n; x += 16) {
-		iv = _mm512_cvtepu8_epi32(
-		    _mm_loadu_si128((const __m128i *)(src + x)));
-		if (tf) {
-			v = _mm512_mul_ps(_mm512_cvtepi32_ps(iv), c);
-		} else {
-			lo = _mm512_cvtpd_ps(_mm512_mul_pd(
-			    _mm512_cvtepi32_pd(_mm512_castsi512_si256(iv)),
-			    cd));
-			hi = _mm512_cvtpd_ps(
-			    _mm512_mul_pd(_mm512_cvtepi32_pd(
-			                      _mm512_extracti64x4_epi64(iv, 1)),
-			                  cd));
-			v = _mm512_castpd_ps(_mm512_insertf64x4(
-			    _mm512_castps_pd(_mm512_castps256_ps512(lo)),
-			    _mm256_castps_pd(hi), 1));
-		}
+		v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+		    _mm_loadu_si128((const __m128i *)(src + x))));
+		v = tf ? _mm512_mul_ps(v, c) : z_div255(v);
 		_mm512_storeu_ps(dst + x, v);
 	}
 	for (; x < n; x++)
@@ -283,46 +313,21 @@ z_vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
 	}
 }
 
-/* Clip to [0, 1] and (v - mean) / std over n pixels (3n values).  With
- * p->fast_norm the division is a multiply by 1 / std and two FMA
- * corrections, which give the same bits (prep_norm_exact). */
+/* Clip to [0, 1] and (v - mean) / std over n pixels (3n values) in place. */
 static void
 z_finish_row(float *restrict row, int n, const struct prep *p)
 {
-	const struct prep_config *c = &p->cfg;
-	float mean[48], std[48], inv[48];
-	__m512 m[3], sd[3], rs[3], v, q, r;
-	const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+	__m512 m[3], sd[3], rs[3], v;
 	size_t x, total = (size_t)n * 3;
 	__mmask16 mk;
 	int i;
 
-	for (i = 0; i < 48; i++) {
-		mean[i] = c->mean[i % 3];
-		std[i] = c->std[i % 3];
-		inv[i] = p->inv_std[i % 3];
-	}
-	for (i = 0; i < 3; i++) {
-		m[i] = _mm512_loadu_ps(mean + 16 * i);
-		sd[i] = _mm512_loadu_ps(std + 16 * i);
-		rs[i] = _mm512_loadu_ps(inv + 16 * i);
-	}
-	/* v < 0 ? 0 : v is max(0, v) and v > 1 ? 1 : v is min(1, v) with
-	 * these operand orders (the second operand wins ties and -0). */
+	z_finish_consts(p, m, sd, rs);
 	for (x = 0, i = 0; x < total; x += 16, i = i == 2 ? 0 : i + 1) {
 		mk = z_tail(total - x);
 		v = _mm512_maskz_loadu_ps(mk, row + x);
-		v = _mm512_max_ps(zero, v);
-		v = _mm512_min_ps(one, v);
-		v = _mm512_sub_ps(v, m[i]);
-		if (p->fast_norm) {
-			q = _mm512_mul_ps(v, rs[i]);
-			r = _mm512_fnmadd_ps(q, sd[i], v);
-			v = _mm512_fmadd_ps(r, rs[i], q);
-		} else {
-			v = _mm512_div_ps(v, sd[i]);
-		}
-		_mm512_mask_storeu_ps(row + x, mk, v);
+		_mm512_mask_storeu_ps(row + x, mk,
+		                      z_finish16(v, p, m, sd, rs, i));
 	}
 }
 #endif
@@ -542,12 +547,117 @@ z_horiz(float *restrict dst, const float *restrict src,
 		}
 	}
 }
+
+/*
+ * The direct horizontal pass (a->hwin != 0, see struct prep_axis): 16
+ * output values a vector, each lane w[0] * v[0] then + w[k] * v[k] over
+ * the padded taps as horiz_t does; with fin, clipped and normalised too.
+ * Returns the first value not done (the groups whose window would read
+ * past the row are left to the caller).
+ */
+static inline __attribute__((always_inline)) size_t
+z_horiz16_t(float *restrict dst, const float *restrict src,
+            const struct prep_axis *a, int t, int win, const struct prep *fin)
+{
+	const __m512i bit5 = _mm512_set1_epi32(32);
+	size_t nq = (size_t)a->n_out * 3, lim = (size_t)a->n_in * 3, base;
+	int groups = (int)((nq + 15) / 16), g, k;
+	const int32_t *ix;
+	const float *s, *w;
+	__m512 acc, x, hi, lo16, hi16, lo32, hi32, m[3], sd[3], rs[3];
+	__m512i idx;
+
+	if (fin != NULL)
+		z_finish_consts(fin, m, sd, rs);
+	lo32 = hi32 = _mm512_setzero_ps();
+	for (g = 0; g < groups; g++) {
+		base = (size_t)a->hbase[g] * 3;
+		if (base + (size_t)win > lim)
+			break;
+		s = src + base;
+		w = a->hw + (size_t)g * t * 16;
+		ix = a->hidx + (size_t)g * t * 16;
+		lo16 = _mm512_loadu_ps(s);
+		hi16 = _mm512_loadu_ps(s + 16);
+		if (win == 64) {
+			lo32 = _mm512_loadu_ps(s + 32);
+			hi32 = _mm512_loadu_ps(s + 48);
+		}
+		acc = _mm512_setzero_ps();
+		for (k = 0; k < t; k++) {
+			idx = _mm512_load_si512(ix + (size_t)k * 16);
+			x = _mm512_permutex2var_ps(lo16, idx, hi16);
+			if (win == 64) {
+				hi = _mm512_permutex2var_ps(lo32, idx, hi32);
+				x = _mm512_mask_blend_ps(
+				    _mm512_test_epi32_mask(idx, bit5), x, hi);
+			}
+			x = _mm512_mul_ps(_mm512_load_ps(w + (size_t)k * 16),
+			                  x);
+			acc = k == 0 ? x : _mm512_add_ps(acc, x);
+		}
+		if (fin != NULL)
+			acc = z_finish16(acc, fin, m, sd, rs, g % 3);
+		if ((size_t)g * 16 + 16 <= nq)
+			_mm512_storeu_ps(dst + (size_t)g * 16, acc);
+		else
+			_mm512_mask_storeu_ps(dst + (size_t)g * 16,
+			                      z_tail(nq - (size_t)g * 16), acc);
+	}
+	return (size_t)g * 16;
+}
+
+/* z_horiz16_t with the tap count and window as constants where they are
+ * common, then the values left one at a time. */
+static void
+z_horiz16(float *restrict dst, const float *restrict src,
+          const struct prep_axis *a, const struct prep *fin)
+{
+	size_t nq = (size_t)a->n_out * 3, q;
+	int t = a->taps, k, o, c;
+	const float *w, *s;
+	float r;
+
+#define Z_H16(T, W) z_horiz16_t(dst, src, a, T, W, fin)
+	if (a->hwin == 32)
+		q = t == 2   ? Z_H16(2, 32)
+		    : t == 3 ? Z_H16(3, 32)
+		    : t == 4 ? Z_H16(4, 32)
+		    : t == 5 ? Z_H16(5, 32)
+		             : Z_H16(t, 32);
+	else
+		q = t == 4   ? Z_H16(4, 64)
+		    : t == 5 ? Z_H16(5, 64)
+		    : t == 8 ? Z_H16(8, 64)
+		    : t == 9 ? Z_H16(9, 64)
+		             : Z_H16(t, 64);
+#undef Z_H16
+	for (; q < nq; q++) {
+		o = (int)(q / 3);
+		c = (int)(q % 3);
+		w = a->pw + (size_t)o * t;
+		s = src + (size_t)a->pstart[o] * 3 + c;
+		r = w[0] * s[0];
+		for (k = 1; k < t; k++)
+			r += w[k] * s[3 * k];
+		if (fin != NULL) {
+			r = r < 0.0f ? 0.0f : r;
+			r = r > 1.0f ? 1.0f : r;
+			r = (r - fin->cfg.mean[c]) / fin->cfg.std[c];
+		}
+		dst[q] = r;
+	}
+}
 #endif
 
 static void
 horiz(float *restrict dst, const float *restrict src, const struct prep_axis *a)
 {
 #ifdef PREP_AVX512
+	if (a->hwin != 0) {
+		z_horiz16(dst, src, a, NULL);
+		return;
+	}
 	if (a->zwin != 0) {
 		z_horiz(dst, src, a);
 		return;
@@ -632,7 +742,7 @@ vert_ptrs(float *restrict dst, const float *const *rows, size_t n, int len,
 		return;
 	}
 #ifdef PREP_AVX512
-	z_vert_ptrs(dst, rows, n, len, w);
+	z_vert_ptrs(dst, rows, n, len, w, NULL);
 	return;
 #endif
 	for (x = 0; x + PREP_BLOCK <= n; x += PREP_BLOCK) {
@@ -697,6 +807,12 @@ KERN(prep_kern_tf_row)(const struct prep *p, const struct prep_view *v,
 	else
 		vert_u8(scratch, img->rgb, in_n, in_n, ay->start[y], ay->len[y],
 		        w);
+#ifdef PREP_AVX512
+	if (v->ax_x.hwin != 0) {
+		z_horiz16(out, scratch, &v->ax_x, p);
+		return;
+	}
+#endif
 	horiz(out, scratch, &v->ax_x);
 	finish_row(out, v->w, p);
 }
@@ -738,17 +854,8 @@ z_transpose16(__m512 *v)
 static inline __m512
 z_u8_torch(const uint8_t *s)
 {
-	const __m512d cd = _mm512_set1_pd(1.0 / 255.0);
-	__m512i iv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)s));
-	__m256 lo, hi;
-
-	lo = _mm512_cvtpd_ps(
-	    _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(iv)), cd));
-	hi = _mm512_cvtpd_ps(_mm512_mul_pd(
-	    _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(iv, 1)), cd));
-	return _mm512_castpd_ps(
-	    _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)),
-	                       _mm256_castps_pd(hi), 1));
+	return z_div255(_mm512_cvtepi32_ps(
+	    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)s))));
 }
 
 /* t[j * 16 + r] = u8_torch(rgb[r * n + j]) for 16 rows of n values. */
@@ -871,6 +978,13 @@ KERN(prep_kern_torch_row)(const struct prep *p, const struct prep_view *v,
 {
 	const struct prep_axis *ay = &v->ax_y;
 
+#ifdef PREP_AVX512
+	if (ay->len[y] > 0) {
+		z_vert_ptrs(out, rows, (size_t)v->w * 3, ay->len[y],
+		            ay->w + (size_t)y * ay->taps, p);
+		return;
+	}
+#endif
 	vert_ptrs(out, rows, (size_t)v->w * 3, ay->len[y],
 	          ay->w + (size_t)y * ay->taps);
 	finish_row(out, v->w, p);

@@ -178,6 +178,59 @@ group_spans(struct prep_axis *a, struct err *e)
 	return 0;
 }
 
+/* Fill the direct kernel's tables (see struct prep_axis) from pstart/pw. */
+static int
+direct_spans(struct prep_axis *a, struct err *e)
+{
+	size_t groups = ((size_t)a->n_out * 3 + 15) / 16, nw, g, at;
+	int t = a->taps, maxidx = 0, *hb, l, k, q, o, c;
+	void *m;
+
+	if (groups > a->hcap) {
+		hb = realloc(a->hbase, groups * sizeof(int));
+		if (hb == NULL)
+			return err_set(e, "preprocess: out of memory");
+		a->hbase = hb;
+		a->hcap = groups;
+	}
+	nw = groups * (size_t)t * 16;
+	if (nw > a->hwcap) {
+		/* both tables are read a vector at a time: whole lines */
+		free(a->hidx);
+		free(a->hw);
+		a->hidx = NULL;
+		a->hw = NULL;
+		if (posix_memalign(&m, 64, nw * sizeof(int32_t)) != 0)
+			return err_set(e, "preprocess: out of memory");
+		a->hidx = m;
+		if (posix_memalign(&m, 64, nw * sizeof(float)) != 0)
+			return err_set(e, "preprocess: out of memory");
+		a->hw = m;
+		a->hwcap = nw;
+	}
+	for (g = 0; g < groups; g++) {
+		a->hbase[g] = a->pstart[g * 16 / 3];
+		for (l = 0; l < 16; l++) {
+			q = (int)(g * 16) + l;
+			if (q >= a->n_out * 3)
+				q = a->n_out * 3 - 1;
+			o = q / 3;
+			c = q % 3;
+			for (k = 0; k < t; k++) {
+				at = (g * (size_t)t + (size_t)k) * 16 +
+				     (size_t)l;
+				a->hidx[at] =
+				    (a->pstart[o] + k - a->hbase[g]) * 3 + c;
+				if (a->hidx[at] > maxidx)
+					maxidx = a->hidx[at];
+				a->hw[at] = a->pw[(size_t)o * t + k];
+			}
+		}
+	}
+	a->hwin = maxidx < 32 ? 32 : maxidx < 64 ? 64 : 0;
+	return 0;
+}
+
 /* ---- TensorFlow ScaleAndTranslate spans ---- */
 
 static void
@@ -326,5 +379,7 @@ prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
 			torch_weights(&t, n_in, o, a->w + (size_t)o * taps);
 	}
 	pad_spans(a);
-	return group_spans(a, e);
+	if (group_spans(a, e) == -1)
+		return -1;
+	return direct_spans(a, e);
 }
