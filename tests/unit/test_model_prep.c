@@ -498,6 +498,7 @@ START_TEST(test_simd_kernels_agree)
 	float *first, *other;
 	size_t n, n2, i;
 	uint8_t *rgb;
+	bool seen[256];
 
 	if (__builtin_cpu_supports("avx2"))
 		k[nk++] = &prep_kern_avx2;
@@ -507,6 +508,13 @@ START_TEST(test_simd_kernels_agree)
 	rgb = malloc((size_t)2000 * 700 * 3);
 	for (i = 0; i < (size_t)2000 * 700 * 3; i++)
 		rgb[i] = (uint8_t)(i * 2654435761u >> 24);
+	/* the first image holds all 256 values, so the conversions (torch's
+	 * division-free one included) are compared on every input */
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < (size_t)sizes[0][0] * sizes[0][1] * 3; i++)
+		seen[rgb[i]] = true;
+	for (i = 0; i < 256; i++)
+		ck_assert(seen[i]);
 	for (f = 0; f < 2; f++) {
 		prep_config_default(&cfg, f == 0 ? PREP_RESIZE_TF
 		                                 : PREP_RESIZE_TORCH);
