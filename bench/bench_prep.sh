@@ -1,13 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: ISC
 #
-# bench_prep.sh: run bench/bench_prep (PNG decode and preprocessing, one
-# thread and all threads, 1280x720 and 1920x1080) and, in the same run,
-# time PIL's PNG decode of the same two files as the peer when python3 with
-# PIL is installed (Debian: python3-pil).  The Python processors' own times
-# are constants from the issue, printed as such by bench_prep.
+# bench_prep.sh: run bench/bench_prep (PNG decode and Molmo v1
+# preprocessing, one thread and all threads, 1280x720 and 1920x1080) with
+# its peers measured in the same run on the same two files:
+#   - PIL's PNG decode, when python3 has PIL (Debian: python3-pil);
+#   - with --py-processor FILE, the official Python processor itself: FILE
+#     is a checkpoint's image_preprocessing_molmo.py (e.g. from a
+#     downloaded allenai/MolmoE-1B-0924; it is not part of this tree), run
+#     by bench/py_prep_peer.py with Debian's PyTorch (python3-torchvision).
+# Without --py-processor the processor's time is the issue's constant only.
 #
-# usage: bench/bench_prep.sh [--runs N] [--threads N]   (from the build dir)
+# usage: bench/bench_prep.sh [--runs N] [--threads N] [--py-processor FILE]
+#        (from the build dir)
 build=${top_builddir:-.}
 bench="$build/bench/bench_prep"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,22 +20,33 @@ shared=${POINTD_SHARED:-$here/../../shared}
 img="$shared/golden/images/screenshot_1280x720.png"
 [ -x "$bench" ] || { echo "bench_prep.sh: $bench not built (make bench/bench_prep)"; exit 1; }
 [ -f "$img" ] || { echo "bench_prep.sh: $img missing (set POINTD_SHARED)"; exit 1; }
-runs=30
-for a in "$@"; do
-	case $prev in --runs) runs=$a ;; esac
-	prev=$a
+runs=101
+threads=
+processor=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--runs) runs=$2; shift 2 ;;
+	--threads) threads=$2; shift 2 ;;
+	--py-processor) processor=$2; shift 2 ;;
+	*) echo "usage: bench_prep.sh [--runs N] [--threads N] [--py-processor FILE]"; exit 2 ;;
+	esac
 done
+[ -z "$processor" ] || [ -f "$processor" ] || { echo "bench_prep.sh: $processor: no such file"; exit 1; }
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 png1080="$tmp/screenshot_1920x1080.png"
 "$bench" --write-1080 "$png1080" "$img" || exit 1
+set -- --runs "$runs" --png-1080 "$png1080"
+[ -z "$threads" ] || set -- "$@" --threads "$threads"
 
-# The peer: PIL decoding the same files (median of $runs).
-pil=
-for py in python3 /usr/bin/python3; do
-	command -v "$py" >/dev/null 2>&1 || continue
-	pil=$("$py" - "$img" "$png1080" "$runs" 2>/dev/null <<'PY'
+# The Python with PIL (Debian's python3; a pyenv one may lack it).
+py=
+for p in python3 /usr/bin/python3; do
+	command -v "$p" >/dev/null 2>&1 && "$p" -c 'import PIL' 2>/dev/null && { py=$p; break; }
+done
+if [ -n "$py" ]; then
+	pil=$("$py" - "$img" "$png1080" "$runs" <<'PY'
 import sys, time
 from PIL import Image
 def med(path, n):
@@ -45,12 +61,22 @@ def med(path, n):
 n = int(sys.argv[3])
 print("%.3f,%.3f" % (med(sys.argv[1], n), med(sys.argv[2], n)))
 PY
-) && break
-	pil=
-done
-if [ -n "$pil" ]; then
-	echo "peer: PIL $("$py" -c 'import PIL; print(PIL.__version__)') PNG decode measured in this run (ms, 1280x720,1920x1080): $pil"
-	exec "$bench" --pil-ms "$pil" --png-1080 "$png1080" "$@" "$img"
+) && {
+		echo "peer: PIL $("$py" -c 'import PIL; print(PIL.__version__)') PNG decode measured in this run (ms, 1280x720,1920x1080): $pil"
+		set -- "$@" --pil-ms "$pil"
+	}
+else
+	echo "peer: python3 with PIL not found (apt-get install python3-pil): PIL decode not measured"
 fi
-echo "peer: python3 with PIL not found (apt-get install python3-pil): PIL decode not measured"
-exec "$bench" --png-1080 "$png1080" "$@" "$img"
+if [ -n "$processor" ]; then
+	[ -n "$py" ] || { echo "bench_prep.sh: --py-processor needs python3 with PIL"; exit 1; }
+	pyruns=$runs
+	[ "$pyruns" -le 21 ] || pyruns=21
+	pyms=$("$py" "$here/py_prep_peer.py" "$processor" "$pyruns" "$img" "$png1080") || {
+		echo "bench_prep.sh: the Python processor did not run (apt-get install python3-torchvision)"
+		exit 1
+	}
+	echo "peer: $(basename "$processor") (PyTorch $("$py" -c 'import torch; print(torch.__version__)'), all threads) measured in this run, median of $pyruns (ms, 1280x720,1920x1080): $pyms"
+	set -- "$@" --py-ms "$pyms"
+fi
+exec "$bench" "$@" "$img"

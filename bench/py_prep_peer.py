@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""py_prep_peer.py: the benchmarks' peer, measured in the same run.
+
+Times an official Python image processor, the checkpoint's own file (shipped
+in the checkpoint's Hugging Face repository for trust_remote_code; not part
+of this tree), on decoded screenshots, PNG decode excluded as in the issue's
+figures; prints the median wall time over RUNS runs per image:
+  Molmo v1  image_preprocessing_molmo.py: MolmoImageProcessor().preprocess()
+            (both resize flavours live in that file; the MolmoE one,
+            torchvision, is what the class does by default)
+  Molmo 2   image_processing_molmo2.py: image_to_patches_and_grids() with
+            the processor's defaults and --max-crops N (default 8)
+PyTorch and torchvision come from Debian (python3-torchvision), set to use
+all the machine's threads like the C side's "all threads"; transformers
+and einops, which the files import but Debian 12 does not package, are
+replaced by the few names they use: constants, empty base classes, a logger,
+PIL's resampling enum, and einops' rearrange for the plain "(a b) -> ..."
+patterns they call (reshape, transpose, reshape: what einops itself does with
+numpy arrays).
+
+usage: py_prep_peer.py PROCESSOR.py RUNS [--max-crops N] IMAGE.png ...
+prints one line: the median milliseconds per image, comma separated.
+"""
+import importlib.util
+import logging
+import os
+import re
+import sys
+import time
+import types
+import warnings
+import typing
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def rearrange(x, pattern, **sizes):
+    """einops.rearrange for patterns made of names and (grouped names)."""
+    left, right = (side.strip() for side in pattern.split("->"))
+
+    def groups(side):
+        return [g[1:-1].split() if g.startswith("(") else [g]
+                for g in re.findall(r"\([^)]*\)|\S+", side)]
+
+    lg, rg = groups(left), groups(right)
+    dims = dict(sizes)
+    for g, n in zip(lg, x.shape):
+        known = int(np.prod([dims[a] for a in g if a in dims]))
+        for a in g:
+            if a not in dims:
+                dims[a] = n // known
+    flat = [a for g in lg for a in g]
+    x = x.reshape([dims[a] for a in flat])
+    x = x.transpose([flat.index(a) for g in rg for a in g])
+    return x.reshape([int(np.prod([dims[a] for a in g])) for g in rg])
+
+
+def install_shims():
+    def module(name, **names):
+        m = types.ModuleType(name)
+        m.__dict__.update(names)
+        sys.modules[name] = m
+        return m
+
+    class ImagesKwargs(typing.TypedDict, total=False):
+        pass
+
+    class BaseImageProcessor:
+        def __init__(self, **kwargs):
+            pass
+
+        @classmethod
+        def register_for_auto_class(cls, *args, **kwargs):
+            pass
+
+    module("einops", rearrange=rearrange)
+    module("transformers")
+    module("transformers.image_utils",
+           OPENAI_CLIP_MEAN=[0.48145466, 0.4578275, 0.40821073],
+           OPENAI_CLIP_STD=[0.26862954, 0.26130258, 0.27577711],
+           IMAGENET_STANDARD_MEAN=[0.5, 0.5, 0.5],
+           IMAGENET_STANDARD_STD=[0.5, 0.5, 0.5],
+           ImageInput=typing.Any,
+           PILImageResampling=Image.Resampling,
+           is_valid_image=lambda im: isinstance(im, np.ndarray),
+           make_flat_list_of_images=None, valid_images=None,
+           to_numpy_array=np.asarray)
+    module("transformers.image_transforms", convert_to_rgb=None)
+    module("transformers.processing_utils", ImagesKwargs=ImagesKwargs)
+    module("transformers.image_processing_utils",
+           BaseImageProcessor=BaseImageProcessor, get_size_dict=None)
+    module("transformers.feature_extraction_utils", BatchFeature=dict)
+    module("transformers.utils", TensorType=None,
+           logging=types.SimpleNamespace(get_logger=logging.getLogger))
+
+
+def main():
+    args = sys.argv[1:]
+    max_crops = 8
+    if len(args) > 3 and args[2] == "--max-crops":
+        max_crops = int(args[3])
+        del args[2:4]
+    if len(args) < 3:
+        sys.exit("usage: py_prep_peer.py PROCESSOR.py RUNS [--max-crops N] "
+                 "IMAGE.png ...")
+    install_shims()
+    # all the machine's threads, as the C side's "all threads" figure (the
+    # Debian build's OpenMP default here is one)
+    torch.set_num_threads(os.cpu_count() or 1)
+    spec = importlib.util.spec_from_file_location("molmo_processor", args[0])
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if hasattr(mod, "image_to_patches_and_grids"):
+        def work(image):
+            return mod.image_to_patches_and_grids(
+                image, max_crops, [4, 4], [378, 378],
+                Image.Resampling.BILINEAR, [0.5] * 3, [0.5] * 3, 14, 2, 2)[1]
+        # the processor's own default resample argument is this int enum,
+        # which torchvision 0.14 accepts with a deprecation warning
+        warnings.simplefilter("ignore", UserWarning)
+    else:
+        proc = mod.MolmoImageProcessor()
+
+        def work(image):
+            return proc.preprocess(image, 152066, 152067, 152064, 152065)[0]
+    runs = int(args[1])
+    out = []
+    for path in args[2:]:
+        image = np.array(Image.open(path).convert("RGB"), dtype=np.uint8)
+        times = []
+        for _ in range(runs + 1):  # the first run warms up
+            t = time.perf_counter()
+            crops = work(image)
+            times.append((time.perf_counter() - t) * 1e3)
+        if crops.ndim != 3 or crops.shape[2] != 588:
+            sys.exit("py_prep_peer.py: unexpected crops %s" % (crops.shape,))
+        times = sorted(times[1:])
+        out.append("%.3f" % times[len(times) // 2])
+    print(",".join(out))
+
+
+if __name__ == "__main__":
+    main()
