@@ -11,11 +11,13 @@
  * Molmo 2 golden screenshot), decoded with image/ (libpng) and scaled to
  * 1920x1080 nearest-neighbour, so the bench needs no network.
  *
- * Peer: the official Python processor is not run here; its times are the
- * constants quoted in the issue (Molmo2ImageProcessor on this machine,
- * 1920x1080: about 32-35 ms at 8 crops, 102 ms at 24 crops).
+ * Peers: the constants quoted in the issue (Molmo2ImageProcessor on this
+ * kind of machine, 1920x1080: about 32-35 ms at 8 crops, 102 ms at 24
+ * crops) and, with --py-ms A,B, the processor's medians measured in the
+ * same run by bench_prep2.sh (bench/py_prep_peer.py running the
+ * checkpoint's own image_processing_molmo2.py on the same 1920x1080 image).
  *
- * usage: bench_prep2 [--runs N] [--threads N] [SCREENSHOT.png]
+ * usage: bench_prep2 [--runs N] [--threads N] [--py-ms A,B] [SCREENSHOT.png]
  */
 #include "config.h"
 
@@ -115,9 +117,9 @@ scale_nn(const struct image *src, int w, int h)
 static void
 usage(void)
 {
-	fprintf(
-	    stderr,
-	    "usage: bench_prep2 [--runs N] [--threads N] [SCREENSHOT.png]\n");
+	fprintf(stderr,
+	        "usage: bench_prep2 [--runs N] [--threads N] [--py-ms A,B] "
+	        "[SCREENSHOT.png]\n");
 	exit(2);
 }
 
@@ -127,7 +129,8 @@ main(int argc, char **argv)
 	static const int crops[2] = {8, 24};
 	static const double py[2] = {PY_MS_8, PY_MS_24};
 	const char *png = DEFAULT_PNG, *err;
-	long long runs = 21, nthreads = sysconf(_SC_NPROCESSORS_ONLN);
+	double pyrun[2] = {-1, -1};
+	long long runs = 41, nthreads = sysconf(_SC_NPROCESSORS_ONLN);
 	struct prep2_config cfg;
 	struct prep2 *p;
 	struct pool *pool;
@@ -145,6 +148,10 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
 			if (str_to_ll(argv[++i], 1, POOL_MAX_THREADS, &nthreads,
 			              &err) == -1)
+				usage();
+		} else if (strcmp(argv[i], "--py-ms") == 0 && i + 1 < argc) {
+			if (sscanf(argv[++i], "%lf,%lf", &pyrun[0],
+			           &pyrun[1]) != 2)
 				usage();
 		} else if (argv[i][0] == '-') {
 			usage();
@@ -213,6 +220,13 @@ main(int argc, char **argv)
 		       crops[k], a.rows, a.cols, a.n_crops, a.n_tokens, t1, m1,
 		       c1, pool_size(pool), tn, mn, py[k], py[k] / t1,
 		       py[k] / m1, pool_size(pool), py[k] / tn, py[k] / mn);
+		if (pyrun[k] > 0)
+			printf(
+			    "  Python processor measured in this run: %.1f ms "
+			    "-> ratio Python/ours: 1 thread %.2fx (min "
+			    "%.2fx), %d threads %.2fx (min %.2fx)\n",
+			    pyrun[k], pyrun[k] / t1, pyrun[k] / m1,
+			    pool_size(pool), pyrun[k] / tn, pyrun[k] / mn);
 		free(ref);
 	}
 	pool_free(pool);

@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+#
+# bench_prep2.sh: run bench/bench_prep2 (Molmo 2 preprocessing of a
+# 1920x1080 screenshot at max_crops 8 and 24, one thread and all threads)
+# and, with --py-processor FILE, time the official Python processor in the
+# same run on the same image: FILE is a checkpoint's
+# image_processing_molmo2.py (e.g. from a downloaded allenai/Molmo2-8B; it
+# is not part of this tree), run by bench/py_prep_peer.py with Debian's
+# PyTorch (python3-torchvision, python3-pil).  Without it the processor's
+# times are the issue's constants only.
+#
+# usage: bench/bench_prep2.sh [--runs N] [--threads N] [--py-processor FILE]
+#        (from the build dir)
+build=${top_builddir:-.}
+here=$(cd "$(dirname "$0")" && pwd)
+shared=${POINTD_SHARED:-$here/../../shared}
+src="$shared/golden/molmo2-tiny/images/case1_1280x720.png"
+for b in bench_prep2 bench_prep; do
+	[ -x "$build/bench/$b" ] || { echo "bench_prep2.sh: $build/bench/$b not built (make bench/$b)"; exit 1; }
+done
+[ -f "$src" ] || { echo "bench_prep2.sh: $src missing (set POINTD_SHARED)"; exit 1; }
+runs=41
+threads=
+processor=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--runs) runs=$2; shift 2 ;;
+	--threads) threads=$2; shift 2 ;;
+	--py-processor) processor=$2; shift 2 ;;
+	*) echo "usage: bench_prep2.sh [--runs N] [--threads N] [--py-processor FILE]"; exit 2 ;;
+	esac
+done
+set -- --runs "$runs"
+[ -z "$threads" ] || set -- "$@" --threads "$threads"
+if [ -n "$processor" ]; then
+	[ -f "$processor" ] || { echo "bench_prep2.sh: $processor: no such file"; exit 1; }
+	py=
+	for p in python3 /usr/bin/python3; do
+		command -v "$p" >/dev/null 2>&1 && "$p" -c 'import PIL, torchvision' 2>/dev/null && { py=$p; break; }
+	done
+	[ -n "$py" ] || { echo "bench_prep2.sh: --py-processor needs python3 with PIL and torchvision (apt-get install python3-torchvision)"; exit 1; }
+	tmp=$(mktemp -d) || exit 1
+	trap 'rm -rf "$tmp"' EXIT INT TERM
+	# the same nearest-neighbour 1920x1080 image bench_prep2 makes
+	"$build/bench/bench_prep" --write-1080 "$tmp/s1080.png" "$src" || exit 1
+	pyruns=$runs
+	[ "$pyruns" -le 21 ] || pyruns=21
+	a=$("$py" "$here/py_prep_peer.py" "$processor" "$pyruns" --max-crops 8 "$tmp/s1080.png") &&
+	b=$("$py" "$here/py_prep_peer.py" "$processor" "$pyruns" --max-crops 24 "$tmp/s1080.png") || {
+		echo "bench_prep2.sh: the Python processor did not run"
+		exit 1
+	}
+	echo "peer: $(basename "$processor") (PyTorch $("$py" -c 'import torch; print(torch.__version__)'), all threads) measured in this run, median of $pyruns (ms, 8 crops,24 crops): $a,$b"
+	set -- "$@" --py-ms "$a,$b"
+fi
+"$build/bench/bench_prep2" "$@" "$src"
