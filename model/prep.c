@@ -473,6 +473,7 @@ prep_new(const struct prep_config *cfg, struct err *e)
 		p->kern = &prep_kern_base;
 	/* Non-temporal stores for the output (see prep_kern_emit). */
 	p->stream = true;
+	p->vbmi = __builtin_cpu_supports("avx512vbmi");
 	p->ring_max = PREP_RING_BYTES;
 	p->fast_norm = true;
 	for (i = 0; i < 3; i++) {
@@ -1070,13 +1071,11 @@ scratch_plan(struct prep *p, const struct model_image *img, int nth,
 	p->band_off[0] = p->ring_off + room;
 	p->band_off[1] = p->band_off[0] + (size_t)c->patch * p->band_stride;
 	p->scratch_row = p->band_off[1] + (size_t)c->patch * p->band_stride;
-	/* torch on AVX-512: 16 input rows transposed, then one view's
-	 * column pass over them */
+	/* torch on AVX-512: 16 input rows transposed */
 	if (c->resize == PREP_RESIZE_TORCH && p->kern->torch_block == 16 &&
 	    img->h >= 16) {
 		p->xrows_off = p->scratch_row;
-		t = p->global.w > p->hires.w ? p->global.w : p->hires.w;
-		p->scratch_row += (in_n + (size_t)t * 3 + 16) * 16;
+		p->scratch_row += in_n * 16;
 	}
 	p->ptrs_per_thread = taps;
 	if (grow((void **)&p->scratch, &p->scratch_cap,

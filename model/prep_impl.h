@@ -90,6 +90,7 @@ struct prep {
 	 * whose lane l is channel (k + l) % 3 for k = 0, 1, 2 */
 	float fin_mean[48], fin_std[48], fin_inv[48];
 	bool stream;     /* emit with non-temporal stores where it can */
+	bool vbmi;       /* the CPU has AVX512_VBMI (byte permutes) */
 	size_t ring_max; /* bytes: largest TF ring per thread (tests set 0) */
 	/* Per thread scratch (scratch_row floats each), laid out as:
 	 *   row      img->w * 3 + 1 floats: one row between the two passes
@@ -98,8 +99,8 @@ struct prep {
 	 *            view's input rows resampled along x (global then hires,
 	 *            ring_slots each)
 	 *   bands    one band (patch rows of the canvas) per view
-	 *   xrows    torch with AVX-512: 16 input rows transposed and one
-	 *            view's column pass over them (0 when unused) */
+	 *   xrows    torch with AVX-512: 16 input rows transposed (0 when
+	 *            unused) */
 	float *scratch;
 	size_t scratch_cap;
 	size_t scratch_row;

@@ -861,14 +861,14 @@ z_u8_torch(const uint8_t *s)
 
 /* t[j * 16 + r] = u8_torch(rgb[r * n + j]) for 16 rows of n values. */
 static void
-z_rows_in(float *restrict t, const uint8_t *restrict rgb, size_t n)
+z_rows_in(float *restrict t, const uint8_t *restrict rgb, size_t n, size_t j)
 {
 	uint8_t tail[16];
 	__m512 v[16];
-	size_t j, nv, i;
+	size_t nv, i;
 	int r;
 
-	for (j = 0; j < n; j += 16) {
+	for (; j < n; j += 16) {
 		nv = n - j < 16 ? n - j : 16;
 #pragma GCC unroll 16
 		for (r = 0; r < 16; r++) {
@@ -887,61 +887,110 @@ z_rows_in(float *restrict t, const uint8_t *restrict rgb, size_t n)
 	}
 }
 
-/* Output oo of a column pass over 16 rows (see z_cols16), tp taps. */
-static inline __attribute__((always_inline)) void
-z_col16(float *restrict o, const float *restrict t, const struct prep_axis *a,
-        int oo, int tp)
+/*
+ * z_rows_in with AVX512_VBMI (the caller checks the CPU): 64 values of the
+ * 16 rows at a time are transposed as bytes, four to a 32-bit lane by
+ * z_transpose16 and then within each vector by one byte permute, so that
+ * each 16-byte quarter holds one value of the 16 rows; only then are they
+ * converted.  A quarter of the permutes of transposing floats; the same
+ * values.  The last n % 64 values go through z_rows_in.
+ */
+__attribute__((target("avx512vbmi"))) static void
+z_rows_in_vbmi(float *restrict t, const uint8_t *restrict rgb, size_t n)
 {
-	const float *w = a->pw + (size_t)oo * tp;
-	const float *s = t + (size_t)a->pstart[oo] * 48;
-	__m512 a0, a1, a2, wk;
-	int k;
+	uint8_t perm[64];
+	__m512i idx, z;
+	__m512 v[16];
+	size_t j;
+	int r, d, c;
 
-	wk = _mm512_set1_ps(w[0]);
-	a0 = _mm512_mul_ps(wk, _mm512_loadu_ps(s));
-	a1 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16));
-	a2 = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32));
-	for (k = 1; k < tp; k++) {
-		s += 48;
-		wk = _mm512_set1_ps(w[k]);
-		a0 = _mm512_add_ps(a0, _mm512_mul_ps(wk, _mm512_loadu_ps(s)));
-		a1 = _mm512_add_ps(a1,
-		                   _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16)));
-		a2 = _mm512_add_ps(a2,
-		                   _mm512_mul_ps(wk, _mm512_loadu_ps(s + 32)));
+	/* byte 16 c + r of the result is byte 4 r + c of the source */
+	for (c = 0; c < 4; c++)
+		for (r = 0; r < 16; r++)
+			perm[16 * c + r] = (uint8_t)(4 * r + c);
+	idx = _mm512_loadu_si512(perm);
+	for (j = 0; j + 64 <= n; j += 64) {
+#pragma GCC unroll 16
+		for (r = 0; r < 16; r++)
+			v[r] = _mm512_castsi512_ps(
+			    _mm512_loadu_si512(rgb + (size_t)r * n + j));
+		z_transpose16(v);
+		for (d = 0; d < 16; d++) {
+			z = _mm512_permutexvar_epi8(idx,
+			                            _mm512_castps_si512(v[d]));
+#pragma GCC unroll 4
+			for (c = 0; c < 4; c++)
+				_mm512_storeu_ps(
+				    t + (j + 4 * (size_t)d + (size_t)c) * 16,
+				    z_div255(
+				        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+				            _mm512_extracti32x4_epi32(z, c)))));
+		}
 	}
-	_mm512_storeu_ps(o + (size_t)oo * 48, a0);
-	_mm512_storeu_ps(o + (size_t)oo * 48 + 16, a1);
-	_mm512_storeu_ps(o + (size_t)oo * 48 + 32, a2);
+	z_rows_in(t, rgb, n, j);
 }
 
 /*
  * The column pass of 16 input rows at once, lane r being row r: t holds
- * the rows transposed (z_rows_in), o is room for a->n_out * 48 floats, and
- * row r's a->n_out pixels go to dst[r].  Per value the same
- * padded taps in the same order as horiz_t (w[0] * v[0], then + w[k] *
- * v[k]), so the same bits.
+ * the rows transposed (z_rows_in).  Sixteen output values at a time are
+ * computed as vectors over the 16 rows (value q, channel q % 3 of output
+ * q / 3: w[0] * v[0], then + w[k] * v[k] over the padded taps, as horiz_t
+ * does), transposed in registers and stored to row r's dst[r].
  */
-static void
-z_cols16(float *const *dst, const float *restrict t, const struct prep_axis *a,
-         float *restrict o)
+static inline __attribute__((always_inline)) void
+z_cols16_t(float *const *dst, const float *restrict t,
+           const struct prep_axis *a, int tp)
 {
-	size_t nq = (size_t)a->n_out * 3, q, i, nv;
-	__m512 v[16];
-	int r;
+	size_t nq = (size_t)a->n_out * 3, q, i, nv, o;
+	const float *s, *w;
+	__m512 v[16], x;
+	int r, k;
 
-	for (r = 0; r < a->n_out; r++)
-		z_col16(o, t, a, r, a->taps);
 	for (q = 0; q < nq; q += 16) {
 		nv = nq - q < 16 ? nq - q : 16;
 #pragma GCC unroll 16
-		for (i = 0; i < 16; i++)
-			v[i] = i < nv ? _mm512_loadu_ps(o + (q + i) * 16)
-			              : _mm512_setzero_ps();
+		for (i = 0; i < 16; i++) {
+			if (i >= nv) {
+				v[i] = _mm512_setzero_ps();
+				continue;
+			}
+			o = (q + i) / 3;
+			w = a->pw + o * (size_t)tp;
+			s = t + ((size_t)a->pstart[o] * 3 + (q + i) % 3) * 16;
+			v[i] = _mm512_mul_ps(_mm512_set1_ps(w[0]),
+			                     _mm512_loadu_ps(s));
+			for (k = 1; k < tp; k++) {
+				x = _mm512_mul_ps(_mm512_set1_ps(w[k]),
+				                  _mm512_loadu_ps(s + 48 * k));
+				v[i] = _mm512_add_ps(v[i], x);
+			}
+		}
 		z_transpose16(v);
 #pragma GCC unroll 16
 		for (r = 0; r < 16; r++)
 			_mm512_mask_storeu_ps(dst[r] + q, z_tail(nv), v[r]);
+	}
+}
+
+static void
+z_cols16(float *const *dst, const float *restrict t, const struct prep_axis *a)
+{
+	switch (a->taps) {
+	case 3:
+		z_cols16_t(dst, t, a, 3);
+		break;
+	case 4:
+		z_cols16_t(dst, t, a, 4);
+		break;
+	case 8:
+		z_cols16_t(dst, t, a, 8);
+		break;
+	case 12:
+		z_cols16_t(dst, t, a, 12);
+		break;
+	default:
+		z_cols16_t(dst, t, a, a->taps);
+		break;
 	}
 }
 #endif
@@ -956,11 +1005,14 @@ KERN(prep_kern_torch_in)(const struct prep *p, const struct model_image *img,
 
 #ifdef PREP_AVX512
 	if (n == 16 && p->xrows_off != 0) {
-		float *t = scratch + p->xrows_off, *o = t + in_n * 16;
+		float *t = scratch + p->xrows_off;
 
-		z_rows_in(t, img->rgb + (size_t)y * in_n, in_n);
-		z_cols16(g, t, &p->global.ax_x, o);
-		z_cols16(h, t, &p->hires.ax_x, o);
+		if (p->vbmi)
+			z_rows_in_vbmi(t, img->rgb + (size_t)y * in_n, in_n);
+		else
+			z_rows_in(t, img->rgb + (size_t)y * in_n, in_n, 0);
+		z_cols16(g, t, &p->global.ax_x);
+		z_cols16(h, t, &p->hires.ax_x);
 		return;
 	}
 #endif

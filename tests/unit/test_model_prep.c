@@ -452,12 +452,13 @@ START_TEST(test_results_identical_for_any_thread_count)
 }
 END_TEST
 
-/* Preprocess rgb (w x h) with kernel set k, ring_max bytes of TF ring
- * and a pool of nth threads; returns a copy of the images. */
+/* Preprocess rgb (w x h) with kernel set k, ring_max bytes of TF ring,
+ * AVX512_VBMI if vbmi and the CPU has it, and a pool of nth threads;
+ * returns a copy of the images. */
 static float *
 run_variant(const struct prep_config *cfg, const struct prep_kern *k,
-            size_t ring_max, int nth, const uint8_t *rgb, int w, int h,
-            size_t *n)
+            size_t ring_max, bool vbmi, int nth, const uint8_t *rgb, int w,
+            int h, size_t *n)
 {
 	struct model_image mi = {w, h, rgb};
 	struct pool *pool = NULL;
@@ -470,6 +471,7 @@ run_variant(const struct prep_config *cfg, const struct prep_kern *k,
 	ck_assert_ptr_nonnull(p);
 	p->kern = k;
 	p->ring_max = ring_max;
+	p->vbmi = p->vbmi && vbmi;
 	if (nth > 1) {
 		pool = pool_new(nth, &e);
 		ck_assert_ptr_nonnull(pool);
@@ -483,20 +485,48 @@ run_variant(const struct prep_config *cfg, const struct prep_kern *k,
 	return copy;
 }
 
+/* Run kernel set k on nth threads with option opt (0: defaults, 1: no TF
+ * ring, 2: no AVX512_VBMI; skipped where it changes nothing) and compare
+ * with first (n values). */
+static void
+compare_variant(const struct prep_config *cfg, const struct prep_kern *k,
+                int opt, int nth, const uint8_t *rgb, int w, int h,
+                const float *first, size_t n)
+{
+	bool tf = cfg->resize == PREP_RESIZE_TF;
+	float *other;
+	size_t n2;
+
+	if ((opt == 1 && !tf) ||
+	    (opt == 2 && (tf || k != &prep_kern_avx512 ||
+	                  !__builtin_cpu_supports("avx512vbmi"))))
+		return;
+	other = run_variant(cfg, k, opt == 1 ? 0 : PREP_RING_BYTES, opt != 2,
+	                    nth, rgb, w, h, &n2);
+	ck_assert_uint_eq(n, n2);
+	ck_assert_msg(memcmp(first, other, n * sizeof(float)) == 0,
+	              "%s %dx%d kernels %s, %d threads, %s differ",
+	              tf ? "tf" : "torch", w, h, k->name, nth,
+	              opt == 0   ? "defaults"
+	              : opt == 1 ? "no ring"
+	                         : "no VBMI");
+	free(other);
+}
+
 /* Every pixel-loop variant this CPU runs (SSE2, AVX2, AVX-512), on 1, 2
- * and 3 threads, with and without TF's ring of converted rows, gives the
- * bits of the portable loops on one thread: both flavours, odd widths (the
- * vector tails), images lower than 16 rows (no 16-row blocks), thin ones
- * (long spans, pure-padding bands). */
+ * and 3 threads, with and without TF's ring of converted rows and
+ * AVX512_VBMI, gives the bits of the portable loops on one thread: both
+ * flavours, odd widths (the vector tails), images lower than 16 rows (no
+ * 16-row blocks), thin ones (long spans, pure-padding bands). */
 START_TEST(test_simd_kernels_agree)
 {
 	static const int sizes[][2] = {
 	    {1001, 623}, {17, 9}, {300, 40}, {40, 700}, {2000, 31}};
 	const struct prep_kern *k[3] = {&prep_kern_base, NULL, NULL};
-	int nk = 1, f, v, si, nth, ring;
+	int nk = 1, f, v, si, nth, opt;
 	struct prep_config cfg;
-	float *first, *other;
-	size_t n, n2, i;
+	float *first;
+	size_t n, i;
 	uint8_t *rgb;
 	bool seen[256];
 
@@ -519,29 +549,16 @@ START_TEST(test_simd_kernels_agree)
 		prep_config_default(&cfg, f == 0 ? PREP_RESIZE_TF
 		                                 : PREP_RESIZE_TORCH);
 		for (si = 0; si < 5; si++) {
-			first = run_variant(&cfg, k[0], PREP_RING_BYTES, 1, rgb,
-			                    sizes[si][0], sizes[si][1], &n);
+			first =
+			    run_variant(&cfg, k[0], PREP_RING_BYTES, false, 1,
+			                rgb, sizes[si][0], sizes[si][1], &n);
 			for (v = 0; v < nk; v++)
 				for (nth = 1; nth <= 3; nth++)
-					for (ring = 0; ring < 2 - f; ring++) {
-						other = run_variant(
-						    &cfg, k[v],
-						    ring ? 0 : PREP_RING_BYTES,
-						    nth, rgb, sizes[si][0],
-						    sizes[si][1], &n2);
-						ck_assert_uint_eq(n, n2);
-						ck_assert_msg(
-						    memcmp(first, other,
-						           n * sizeof(float)) ==
-						        0,
-						    "%s %dx%d kernels %s, %d "
-						    "threads, ring %s differ",
-						    f == 0 ? "tf" : "torch",
+					for (opt = 0; opt < 3; opt++)
+						compare_variant(
+						    &cfg, k[v], opt, nth, rgb,
 						    sizes[si][0], sizes[si][1],
-						    k[v]->name, nth,
-						    ring ? "off" : "on");
-						free(other);
-					}
+						    first, n);
 			free(first);
 		}
 	}
