@@ -52,18 +52,20 @@ struct prep_axis {
 	float *zw;     /* [groups * taps * 4] */
 	size_t zcap;   /* groups capacity of zbase and zidx */
 	size_t zwcap;  /* capacity of zw */
-	/* And for the direct AVX-512 horizontal kernel, which computes 16
-	 * output values at once: group g = values 16 g .. 16 g + 15 (value q
-	 * is channel q % 3 of output q / 3; past the end, the last value
-	 * again).  At tap k lane l reads window[hidx[(g * taps + k) * 16 +
-	 * l]], window being the hwin (32 or 64) floats from hbase[g] * 3 on,
-	 * with weight hw[(g * taps + k) * 16 + l].  hwin is 0 when some
-	 * group's taps do not fit in 64 floats (then the grouped kernel above
-	 * runs).  hidx and hw are 64-byte aligned. */
+	/* And for the direct AVX-512 horizontal kernel, which computes up to
+	 * 16 output values a vector (value q is channel q % 3 of output q /
+	 * 3): group g = hn[g] values from hq0[g] on.  At tap k lane l reads
+	 * window[hidx[(g * taps + k) * 16 + l]], window being the hwin (32 or
+	 * 64) floats from hbase[g] * 3 on, with weight hw[(g * taps + k) * 16
+	 * + l] (lanes past hn[g] repeat the last value).  hwin is 0 when
+	 * neither window size gives long enough groups (then the grouped
+	 * kernel above runs).  hidx and hw are 64-byte aligned. */
 	int hwin;
-	int *hbase;    /* [groups] */
-	int32_t *hidx; /* [groups * taps * 16] */
-	float *hw;     /* [groups * taps * 16] */
+	int hgroups;
+	int *hbase;    /* [hgroups], then hq0 and hn in the same block */
+	int *hq0, *hn; /* [hgroups] */
+	int32_t *hidx; /* [hgroups * taps * 16] */
+	float *hw;     /* [hgroups * taps * 16] */
 	size_t hcap;   /* groups capacity of hbase */
 	size_t hwcap;  /* capacity of hw */
 };

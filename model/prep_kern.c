@@ -561,20 +561,22 @@ z_horiz16_t(float *restrict dst, const float *restrict src,
             const struct prep_axis *a, int t, int win, const struct prep *fin)
 {
 	const __m512i bit5 = _mm512_set1_epi32(32);
-	size_t nq = (size_t)a->n_out * 3, lim = (size_t)a->n_in * 3, base;
-	int groups = (int)((nq + 15) / 16), g, k;
+	size_t lim = (size_t)a->n_in * 3, base, q = 0;
 	const int32_t *ix;
 	const float *s, *w;
 	__m512 acc, x, hi, lo16, hi16, lo32, hi32, m[3], sd[3], rs[3];
 	__m512i idx;
+	int g, k, n;
 
 	if (fin != NULL)
 		z_finish_consts(fin, m, sd, rs);
 	lo32 = hi32 = _mm512_setzero_ps();
-	for (g = 0; g < groups; g++) {
+	for (g = 0; g < a->hgroups; g++) {
+		q = (size_t)a->hq0[g];
+		n = a->hn[g];
 		base = (size_t)a->hbase[g] * 3;
 		if (base + (size_t)win > lim)
-			break;
+			return q;
 		s = src + base;
 		w = a->hw + (size_t)g * t * 16;
 		ix = a->hidx + (size_t)g * t * 16;
@@ -598,14 +600,10 @@ z_horiz16_t(float *restrict dst, const float *restrict src,
 			acc = k == 0 ? x : _mm512_add_ps(acc, x);
 		}
 		if (fin != NULL)
-			acc = z_finish16(acc, fin, m, sd, rs, g % 3);
-		if ((size_t)g * 16 + 16 <= nq)
-			_mm512_storeu_ps(dst + (size_t)g * 16, acc);
-		else
-			_mm512_mask_storeu_ps(dst + (size_t)g * 16,
-			                      z_tail(nq - (size_t)g * 16), acc);
+			acc = z_finish16(acc, fin, m, sd, rs, (int)(q % 3));
+		_mm512_mask_storeu_ps(dst + q, z_tail((size_t)n), acc);
 	}
-	return (size_t)g * 16;
+	return (size_t)a->n_out * 3;
 }
 
 /* z_horiz16_t with the tap count and window as constants where they are

@@ -178,21 +178,76 @@ group_spans(struct prep_axis *a, struct err *e)
 	return 0;
 }
 
-/* Fill the direct kernel's tables (see struct prep_axis) from pstart/pw. */
+/* The window index of value q's tap k in a group whose window starts at
+ * input pixel base. */
+static int
+window_idx(const struct prep_axis *a, int q, int k, int base)
+{
+	return (a->pstart[q / 3] + k - base) * 3 + q % 3;
+}
+
+/* How many values from q0 on (at most 16) fit one group whose every tap
+ * reads within win floats of the group's window. */
+static int
+group_len(const struct prep_axis *a, int q0, int win)
+{
+	int nq = a->n_out * 3, base = a->pstart[q0 / 3], n;
+
+	for (n = 0; n < 16 && q0 + n < nq; n++)
+		if (window_idx(a, q0 + n, a->taps - 1, base) >= win)
+			break;
+	return n;
+}
+
+/* How many groups cover the row with windows of win floats, or 0 if some
+ * value does not fit one. */
+static size_t
+count_groups(const struct prep_axis *a, int win)
+{
+	int nq = a->n_out * 3, q, n;
+	size_t groups = 0;
+
+	for (q = 0; q < nq; q += n, groups++)
+		if ((n = group_len(a, q, win)) == 0)
+			return 0;
+	return groups;
+}
+
+/*
+ * Fill the direct kernel's tables (see struct prep_axis) from pstart/pw,
+ * with the window size that costs fewer vector operations per value (a
+ * tap is one permute, a multiply and an add with 32 floats, two permutes,
+ * a mask and a blend more with 64), or none (hwin 0) when the grouped
+ * kernel does better (one permute, an index add, a multiply and an add
+ * per tap for 12 values; 9 when zg is 3; two permutes more with zwin 64).
+ */
 static int
 direct_spans(struct prep_axis *a, struct err *e)
 {
-	size_t groups = ((size_t)a->n_out * 3 + 15) / 16, nw, g, at;
-	int t = a->taps, maxidx = 0, *hb, l, k, q, o, c;
+	int t = a->taps, nq = a->n_out * 3, q, n, win, l, k, v;
+	size_t groups, g32 = count_groups(a, 32), g64 = count_groups(a, 64);
+	size_t nw, g, at;
+	double c32, c64, cz;
 	void *m;
 
+	c32 = g32 != 0 ? 3.0 * (double)g32 / nq : 1e9;
+	c64 = g64 != 0 ? 6.0 * (double)g64 / nq : 1e9;
+	cz = a->zwin == 0 ? 1e9 : (a->zwin == 64 ? 6.0 : 4.0) / (3.0 * a->zg);
+	a->hwin = 0;
+	if (cz <= c32 && cz <= c64)
+		return 0;
+	win = c32 <= c64 ? 32 : 64;
+	groups = win == 32 ? g32 : g64;
 	if (groups > a->hcap) {
-		hb = realloc(a->hbase, groups * sizeof(int));
-		if (hb == NULL)
+		free(a->hbase);
+		a->hcap = 0;
+		a->hbase = calloc(groups * 3, sizeof(int));
+		if (a->hbase == NULL)
 			return err_set(e, "preprocess: out of memory");
-		a->hbase = hb;
 		a->hcap = groups;
 	}
+	a->hq0 = a->hbase + a->hcap;
+	a->hn = a->hq0 + a->hcap;
 	nw = groups * (size_t)t * 16;
 	if (nw > a->hwcap) {
 		/* both tables are read a vector at a time: whole lines */
@@ -200,6 +255,7 @@ direct_spans(struct prep_axis *a, struct err *e)
 		free(a->hw);
 		a->hidx = NULL;
 		a->hw = NULL;
+		a->hwcap = 0;
 		if (posix_memalign(&m, 64, nw * sizeof(int32_t)) != 0)
 			return err_set(e, "preprocess: out of memory");
 		a->hidx = m;
@@ -208,26 +264,24 @@ direct_spans(struct prep_axis *a, struct err *e)
 		a->hw = m;
 		a->hwcap = nw;
 	}
-	for (g = 0; g < groups; g++) {
-		a->hbase[g] = a->pstart[g * 16 / 3];
+	for (g = 0, q = 0; q < nq; q += n, g++) {
+		n = group_len(a, q, win);
+		a->hq0[g] = q;
+		a->hn[g] = n;
+		a->hbase[g] = a->pstart[q / 3];
 		for (l = 0; l < 16; l++) {
-			q = (int)(g * 16) + l;
-			if (q >= a->n_out * 3)
-				q = a->n_out * 3 - 1;
-			o = q / 3;
-			c = q % 3;
+			/* lanes past the group repeat its last value */
+			v = q + (l < n ? l : n - 1);
 			for (k = 0; k < t; k++) {
 				at = (g * (size_t)t + (size_t)k) * 16 +
 				     (size_t)l;
-				a->hidx[at] =
-				    (a->pstart[o] + k - a->hbase[g]) * 3 + c;
-				if (a->hidx[at] > maxidx)
-					maxidx = a->hidx[at];
-				a->hw[at] = a->pw[(size_t)o * t + k];
+				a->hidx[at] = window_idx(a, v, k, a->hbase[g]);
+				a->hw[at] = a->pw[(size_t)(v / 3) * t + k];
 			}
 		}
 	}
-	a->hwin = maxidx < 32 ? 32 : maxidx < 64 ? 64 : 0;
+	a->hgroups = (int)groups;
+	a->hwin = win;
 	return 0;
 }
 
