@@ -1,24 +1,27 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * png.c: PNG decoding with libpng's simplified API (png_image).
+ * png.c: PNG decoding with libpng's low-level API.
  *
- * The header is read first (png_image_begin_read_from_memory) and the size
- * checked against the limits before the pixel buffer is allocated and
- * png_image_finish_read() decodes.  The simplified API reports errors in
- * png_image.message, so no setjmp is needed here.
+ * The header is read first (image_png_probe) and the size checked against
+ * the limits before libpng is involved; the pixel buffer is allocated
+ * after png_read_info() confirmed that size.  libpng reports errors by
+ * calling error_fn, which records the message in the caller's struct err
+ * and longjmps back to image_png_decode (the only setjmp in the tree).
  *
- * Colour: files without alpha are read straight to 8-bit RGB (greyscale is
- * replicated, palettes expanded).  Files with alpha (RGBA, grey+alpha, tRNS)
- * are read as non-premultiplied RGBA and the alpha byte is dropped, as PIL's
- * convert("RGB") does; libpng is not asked to composite.
- * XXX libpng converts 16-bit samples to 8 bits with rounding where PIL
- * truncates (v >> 8), and applies a gAMA chunk that PIL ignores; screenshots
- * are 8-bit sRGB without gAMA, so this has not mattered.  Fix: decode with
- * the low-level API (png_set_strip_16) if it ever does.
+ * Colour, as PIL's convert("RGB") gives it: palettes expanded (tRNS
+ * ignored), greyscale replicated, alpha dropped (not composited), 16-bit
+ * samples cut to their high byte, gAMA/sRGB/iCCP not applied.  (PIL opens
+ * a 16-bit greyscale file as mode I;16, which convert("RGB") clips at 255
+ * instead; that is not followed.)
+ *
+ * Speed: zlib's Adler-32 of the inflated data is not computed
+ * (PNG_IGNORE_ADLER32; each chunk's CRC-32 is still checked), which is a
+ * fifth of the decoding time of a screenshot.
  */
 #include "config.h"
 
 #include <inttypes.h>
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,64 +62,107 @@ image_png_probe(const void *buf, size_t n, struct image_info *info,
 	return 0;
 }
 
+/* The file in memory, read by libpng through read_fn. */
+struct png_src {
+	const uint8_t *p;
+	size_t n, off;
+};
+
+static void
+read_fn(png_structp png, png_bytep out, size_t len)
+{
+	struct png_src *src = png_get_io_ptr(png);
+
+	if (len > src->n - src->off)
+		png_error(png, "truncated file");
+	memcpy(out, src->p + src->off, len);
+	src->off += len;
+}
+
+static void
+error_fn(png_structp png, png_const_charp msg)
+{
+	err_set(png_get_error_ptr(png), "png: %s", msg);
+	png_longjmp(png, 1);
+}
+
+static void
+warn_fn(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
 int
 image_png_decode(const void *buf, size_t n, const struct image_limits *lim,
                  struct image *out, struct err *e)
 {
-	png_image img;
+	struct png_src src = {buf, n, 0};
 	struct image_info info;
-	size_t stride, size, i, npx;
-	unsigned channels;
-	uint8_t *px = NULL;
+	png_structp png;
+	png_infop pi;
+	uint8_t *volatile px = NULL;
+	png_bytep *volatile rows = NULL;
+	size_t stride, size;
+	png_uint_32 y;
+	int ct, depth;
 
 	if (image_png_probe(buf, n, &info, e) == -1)
 		return -1;
 	if (image_check(&info, n, lim, e) == -1)
 		return err_prefix(e, "png");
-	memset(&img, 0, sizeof(img));
-	img.version = PNG_IMAGE_VERSION;
-	/* 16-bit files without gAMA/sRGB are sRGB, not linear. */
-	img.flags = PNG_IMAGE_FLAG_16BIT_sRGB;
-	if (!png_image_begin_read_from_memory(&img, buf, n)) {
-		err_set(e, "png: %s", img.message);
-		png_image_free(&img);
-		return -1;
+	png =
+	    png_create_read_struct(PNG_LIBPNG_VER_STRING, e, error_fn, warn_fn);
+	pi = png != NULL ? png_create_info_struct(png) : NULL;
+	if (pi == NULL) {
+		png_destroy_read_struct(&png, NULL, NULL);
+		return err_set(e, "png: out of memory");
 	}
-	if (img.width != (png_uint_32)info.w ||
-	    img.height != (png_uint_32)info.h) {
-		png_image_free(&img);
-		return err_set(e, "png: inconsistent header");
-	}
-	img.format = (img.format & PNG_FORMAT_FLAG_ALPHA) != 0 ? PNG_FORMAT_RGBA
-	                                                       : PNG_FORMAT_RGB;
-	channels = PNG_IMAGE_SAMPLE_CHANNELS(img.format);
-	/* The limits bound w*h, so these cannot overflow; check anyway. */
-	if (__builtin_mul_overflow((size_t)img.width, channels, &stride) ||
-	    __builtin_mul_overflow(stride, (size_t)img.height, &size)) {
-		png_image_free(&img);
-		return err_set(e, "png: %dx%d too large", info.w, info.h);
-	}
-	px = malloc(size);
-	if (px == NULL) {
-		png_image_free(&img);
-		return err_set(e, "png: out of memory for %zu bytes", size);
-	}
-	if (!png_image_finish_read(&img, NULL, px, (png_int_32)stride, NULL)) {
-		err_set(e, "png: %s", img.message);
-		png_image_free(&img);
+	if (setjmp(png_jmpbuf(png))) {
+		/* e holds libpng's message */
+		png_destroy_read_struct(&png, &pi, NULL);
+		free(rows);
 		free(px);
 		return -1;
 	}
-	png_image_free(&img);
-	if (channels == 4) {
-		/* Drop alpha in place: pixel i moves from 4i to 3i <= 4i. */
-		npx = (size_t)info.w * (size_t)info.h;
-		for (i = 0; i < npx; i++) {
-			px[3 * i] = px[4 * i];
-			px[3 * i + 1] = px[4 * i + 1];
-			px[3 * i + 2] = px[4 * i + 2];
-		}
-	}
+	png_set_read_fn(png, &src, read_fn);
+	png_set_option(png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+	png_read_info(png, pi);
+	if (png_get_image_width(png, pi) != (png_uint_32)info.w ||
+	    png_get_image_height(png, pi) != (png_uint_32)info.h)
+		png_error(png, "inconsistent header");
+	ct = png_get_color_type(png, pi);
+	depth = png_get_bit_depth(png, pi);
+	if (depth == 16)
+		png_set_strip_16(png);
+	if (ct == PNG_COLOR_TYPE_PALETTE)
+		png_set_palette_to_rgb(png);
+	if (ct == PNG_COLOR_TYPE_GRAY && depth < 8)
+		png_set_expand_gray_1_2_4_to_8(png);
+	if (ct == PNG_COLOR_TYPE_GRAY || ct == PNG_COLOR_TYPE_GRAY_ALPHA)
+		png_set_gray_to_rgb(png);
+	/* expanding a palette turns tRNS into alpha; drop it too */
+	if ((ct & PNG_COLOR_MASK_ALPHA) != 0 ||
+	    png_get_valid(png, pi, PNG_INFO_tRNS) != 0)
+		png_set_strip_alpha(png);
+	(void)png_set_interlace_handling(png);
+	png_read_update_info(png, pi);
+	/* The limits bound w*h, so these cannot overflow; check anyway. */
+	if (__builtin_mul_overflow((size_t)info.w, (size_t)3, &stride) ||
+	    __builtin_mul_overflow(stride, (size_t)info.h, &size))
+		png_error(png, "image too large");
+	if (png_get_rowbytes(png, pi) != stride)
+		png_error(png, "unexpected row size after conversion");
+	px = malloc(size);
+	rows = malloc((size_t)info.h * sizeof(*rows));
+	if (px == NULL || rows == NULL)
+		png_error(png, "out of memory");
+	for (y = 0; y < (png_uint_32)info.h; y++)
+		rows[y] = px + (size_t)y * stride;
+	png_read_image(png, rows);
+	png_read_end(png, NULL);
+	png_destroy_read_struct(&png, &pi, NULL);
+	free(rows);
 	out->w = info.w;
 	out->h = info.h;
 	out->rgb = px;

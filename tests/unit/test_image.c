@@ -9,6 +9,8 @@
 #include <check.h>
 #include <jansson.h>
 #include <png.h>
+#include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +150,164 @@ START_TEST(test_png_alpha_is_dropped_not_composited)
 	ck_assert_int_eq(img.h, 3);
 	for (i = 0; i < 15; i++)
 		ck_assert_mem_eq(img.rgb + 3 * i, rgba + 4 * i, 3);
+	image_fini(&img);
+	free(png);
+}
+END_TEST
+
+/* A PNG written with libpng's low-level API (what the simplified one
+ * cannot make): w x h pixels of colour type ct and bit depth depth, rows
+ * of rowbytes bytes from px, optionally with a palette (and tRNS), a gAMA
+ * chunk and Adam7 interlacing.  The memory file grows in out. */
+struct membuf {
+	uint8_t *p;
+	size_t n, cap;
+};
+
+static void
+mem_write(png_structp png, png_bytep d, size_t len)
+{
+	struct membuf *m = png_get_io_ptr(png);
+
+	if (m->n + len > m->cap) {
+		m->cap = (m->n + len) * 2;
+		m->p = realloc(m->p, m->cap);
+		ck_assert_ptr_nonnull(m->p);
+	}
+	memcpy(m->p + m->n, d, len);
+	m->n += len;
+}
+
+static void
+mem_flush(png_structp png)
+{
+	(void)png;
+}
+
+static uint8_t *
+encode_png_ll(const uint8_t *px, int w, int h, int ct, int depth,
+              size_t rowbytes, const png_color *pal, int npal,
+              const png_byte *trns, int ntrns, bool gama, bool interlace,
+              size_t *n)
+{
+	struct membuf m = {NULL, 0, 0};
+	png_structp png;
+	png_infop pi;
+	int pass, y;
+
+	png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	ck_assert_ptr_nonnull(png);
+	pi = png_create_info_struct(png);
+	ck_assert_ptr_nonnull(pi);
+	ck_assert_int_eq(setjmp(png_jmpbuf(png)), 0);
+	png_set_write_fn(png, &m, mem_write, mem_flush);
+	png_set_IHDR(png, pi, (png_uint_32)w, (png_uint_32)h, depth, ct,
+	             interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+	             PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	if (pal != NULL)
+		png_set_PLTE(png, pi, pal, npal);
+	if (trns != NULL)
+		png_set_tRNS(png, pi, trns, ntrns, NULL);
+	if (gama)
+		png_set_gAMA_fixed(png, pi, 100000); /* linear */
+	png_write_info(png, pi);
+	for (pass = png_set_interlace_handling(png); pass > 0; pass--)
+		for (y = 0; y < h; y++)
+			png_write_row(png, px + (size_t)y * rowbytes);
+	png_write_end(png, pi);
+	png_destroy_write_struct(&png, &pi);
+	*n = m.n;
+	return m.p;
+}
+
+/* 16-bit samples keep their high byte and a gAMA chunk is not applied, as
+ * PIL's convert("RGB") does. */
+START_TEST(test_png_16bit_keeps_high_byte_and_ignores_gamma)
+{
+	uint8_t px[6 * 4 * 6];
+	struct image img;
+	struct err e;
+	uint8_t *png;
+	size_t n, i;
+
+	fill(px, sizeof(px), 7); /* big-endian 16-bit samples */
+	png = encode_png_ll(px, 6, 4, PNG_COLOR_TYPE_RGB, 16, 6 * 6, NULL, 0,
+	                    NULL, 0, true, false, &n);
+	ck_assert_int_eq(image_decode(png, n, NULL, &img, &e), 0);
+	for (i = 0; i < 6 * 4 * 3; i++)
+		ck_assert_uint_eq(img.rgb[i], px[2 * i]);
+	image_fini(&img);
+	free(png);
+}
+END_TEST
+
+/* A palette with tRNS gives the palette colours (no alpha, no
+ * compositing); 4-bit indices are expanded. */
+START_TEST(test_png_palette_with_trns_gives_palette_colours)
+{
+	png_color pal[16];
+	png_byte trns[3] = {0, 128, 255};
+	uint8_t idx[5 * 3], packed[3 * 3], rnd[48];
+	struct image img;
+	struct err e;
+	uint8_t *png;
+	size_t n;
+	int i, x, y, depth;
+
+	fill(rnd, sizeof(rnd), 3);
+	for (i = 0; i < 16; i++) {
+		pal[i].red = rnd[3 * i];
+		pal[i].green = rnd[3 * i + 1];
+		pal[i].blue = rnd[3 * i + 2];
+	}
+	fill(idx, sizeof(idx), 4);
+	for (i = 0; i < 15; i++)
+		idx[i] &= 15;
+	for (depth = 4; depth <= 8; depth += 4) {
+		memset(packed, 0, sizeof(packed));
+		for (y = 0; y < 3; y++)
+			for (x = 0; x < 5; x++)
+				if (depth == 8)
+					packed[y * 3 + x] = idx[y * 5 + x];
+		if (depth == 4)
+			for (y = 0; y < 3; y++)
+				for (x = 0; x < 5; x++)
+					packed[y * 3 + x / 2] |=
+					    (uint8_t)(idx[y * 5 + x]
+					              << (x % 2 ? 0 : 4));
+		png =
+		    depth == 8
+		        ? encode_png_ll(idx, 5, 3, PNG_COLOR_TYPE_PALETTE, 8, 5,
+		                        pal, 16, trns, 3, false, false, &n)
+		        : encode_png_ll(packed, 5, 3, PNG_COLOR_TYPE_PALETTE, 4,
+		                        3, pal, 16, trns, 3, false, false, &n);
+		ck_assert_int_eq(image_decode(png, n, NULL, &img, &e), 0);
+		for (i = 0; i < 15; i++) {
+			ck_assert_uint_eq(img.rgb[3 * i], pal[idx[i]].red);
+			ck_assert_uint_eq(img.rgb[3 * i + 1],
+			                  pal[idx[i]].green);
+			ck_assert_uint_eq(img.rgb[3 * i + 2], pal[idx[i]].blue);
+		}
+		image_fini(&img);
+		free(png);
+	}
+}
+END_TEST
+
+/* An interlaced (Adam7) file decodes to the same pixels. */
+START_TEST(test_png_interlaced_decodes_like_plain)
+{
+	uint8_t px[13 * 11 * 3];
+	struct image img;
+	struct err e;
+	uint8_t *png;
+	size_t n;
+
+	fill(px, sizeof(px), 5);
+	png = encode_png_ll(px, 13, 11, PNG_COLOR_TYPE_RGB, 8, 13 * 3, NULL, 0,
+	                    NULL, 0, false, true, &n);
+	ck_assert_int_eq(image_decode(png, n, NULL, &img, &e), 0);
+	ck_assert_mem_eq(img.rgb, px, sizeof(px));
 	image_fini(&img);
 	free(png);
 }
@@ -322,6 +482,9 @@ suite(void)
 	tcase_add_test(tc, test_golden_pngs_decode_to_recorded_rgb);
 	tcase_add_test(tc, test_png_alpha_is_dropped_not_composited);
 	tcase_add_test(tc, test_png_grey_is_replicated);
+	tcase_add_test(tc, test_png_16bit_keeps_high_byte_and_ignores_gamma);
+	tcase_add_test(tc, test_png_palette_with_trns_gives_palette_colours);
+	tcase_add_test(tc, test_png_interlaced_decodes_like_plain);
 	tcase_add_test(tc, test_truncated_png_fails_cleanly);
 	tcase_add_test(tc, test_zero_bytes_and_garbage_fail);
 	tcase_add_test(tc, test_huge_png_header_rejected_before_decoding);
