@@ -25,10 +25,12 @@
  * rows where they overlap): a thread resizes the band into tiled_u8 /
  * global_u8 and patchifies it while it is still in its cache, the float
  * output going out with non-temporal stores.  Threads claim bands from an
- * atomic counter, so a busy core does not hold the others up.  The
- * kernels are in prep2_kern.c (see there for how they keep the bits); the
- * normalisation there is a short formula prep2_new() checks against the
- * float32 table for all 256 values of every channel, else the table.
+ * atomic counter, so a busy core does not hold the others up; each keeps
+ * the horizontal resize pass of its two latest source rows in its own
+ * slice of hbuf (prep2_hrows).  The kernels are in prep2_kern.c (see there
+ * for how they keep the bits); the normalisation there is a short formula
+ * prep2_new() checks against the float32 table for all 256 values of
+ * every channel, else the table.
  *
  * Without AVX-512 (and in tests, prep2_force_portable) the portable loops
  * run in two phases (the two resizes, split by output row; then normalise
@@ -454,8 +456,7 @@ static void
 xplan_free(struct prep2_xplan *xp)
 {
 	free(xp->base);
-	free(xp->idx);
-	free(xp->lx);
+	free(xp->vec);
 }
 
 void
@@ -471,6 +472,7 @@ prep2_free(struct prep2 *p)
 	free(p->ax);
 	xplan_free(&p->xt);
 	xplan_free(&p->xg);
+	free(p->hbuf);
 	free(p);
 }
 
@@ -547,46 +549,47 @@ axis_table(int in, int out, struct prep2_axis *t)
 	}
 }
 
-/* The x taps ax[0..n_px-1] as groups for the AVX-512 kernel (prep2_impl.h):
- * the window starts at the first pixel's left tap; a group whose right
- * taps reach past PREP2_WIN bytes is left to the scalar code. */
+/* The x taps ax[0..n_px-1] as vectors of values for the AVX-512 kernel
+ * (prep2_impl.h): a vector's window starts at its first value's left tap;
+ * a vector whose right taps reach past PREP2_WIN bytes is left to the
+ * scalar code. */
 static int
 xplan_build(struct prep2_xplan *xp, const struct prep2_axis *ax, int n_px,
             struct err *e)
 {
-	int ng = (n_px + PREP2_XG - 1) / PREP2_XG;
+	int nv = n_px * 3;
+	int n_vec = (nv + 4 * PREP2_XV - 1) / (4 * PREP2_XV) * 4;
 
-	if (grow((void **)&xp->base, &xp->base_cap, (size_t)ng,
+	if (grow((void **)&xp->base, &xp->base_cap, (size_t)n_vec,
 	         sizeof(*xp->base), e) == -1 ||
-	    grow((void **)&xp->idx, &xp->idx_cap, (size_t)ng, 384, e) == -1 ||
-	    grow((void **)&xp->lx, &xp->lx_cap, (size_t)ng, 16 * sizeof(float),
-	         e) == -1)
+	    grow((void **)&xp->vec, &xp->vec_cap, (size_t)n_vec,
+	         sizeof(*xp->vec), e) == -1)
 		return -1;
 	xp->n_px = n_px;
-	xp->n_groups = ng;
-	for (int g = 0; g < ng; g++) {
-		int32_t base = ax[g * PREP2_XG].i0 * 3;
-		uint8_t *ix = xp->idx + (size_t)g * 384;
-		float *lx = xp->lx + (size_t)g * 16;
+	xp->n_vec = n_vec;
+	for (int m = 0; m < n_vec; m++) {
+		struct prep2_xvec *xv = &xp->vec[m];
+		int j0 = m * PREP2_XV < nv ? m * PREP2_XV : nv - 1;
+		long base = (long)ax[j0 / 3].i0 * 3 + j0 % 3;
 		bool fits = true;
 
-		memset(ix, 0, 384);
-		for (int k = 0; k < PREP2_XG; k++) {
-			int x = g * PREP2_XG + k < n_px ? g * PREP2_XG + k
-			                                : n_px - 1;
-			for (int c = 0; c < 3; c++) {
-				long b0 = (long)ax[x].i0 * 3 + c - base;
-				long b1 = (long)ax[x].i1 * 3 + c - base;
-				if (b0 < 0 || b1 < 0 || b0 >= PREP2_WIN ||
-				    b1 >= PREP2_WIN)
-					fits = false;
-				ix[c * 64 + k * 8] = (uint8_t)b0;
-				ix[(3 + c) * 64 + k * 8] = (uint8_t)b1;
-			}
-			lx[k] = ax[x].l0;
-			lx[8 + k] = ax[x].l1;
+		memset(xv, 0, sizeof(*xv));
+		for (int k = 0; k < PREP2_XV; k++) {
+			int j =
+			    m * PREP2_XV + k < nv ? m * PREP2_XV + k : nv - 1;
+			const struct prep2_axis *a = &ax[j / 3];
+			long b0 = (long)a->i0 * 3 + j % 3 - base;
+			long b1 = (long)a->i1 * 3 + j % 3 - base;
+
+			if (b0 < 0 || b1 < 0 || b0 >= PREP2_WIN ||
+			    b1 >= PREP2_WIN)
+				fits = false;
+			xv->idx[4 * k] = (uint8_t)(b0 & 127);
+			xv->idx[4 * k + 1] = (uint8_t)(b1 & 127);
+			xv->l0[k] = a->l0;
+			xv->l1s[k] = a->l1 / 256.0f;
 		}
-		xp->base[g] = fits ? base : -1;
+		xp->base[m] = fits ? (int32_t)base : -1;
 	}
 	return 0;
 }
@@ -642,6 +645,7 @@ struct job {
 	int th, tw;      /* tiled size */
 	int n_bands;     /* AVX-512: tiled bands, then the global ones */
 	atomic_int next; /* AVX-512: the next band to claim */
+	size_t hlen;     /* AVX-512: floats of one prep2_hrows row */
 };
 
 /* Portable phase 1: rows 0..tiled_h-1 of the tiled image, then the rows
@@ -723,7 +727,7 @@ emit_fast(const struct prep2 *p, const uint8_t *src, size_t stride, int cp,
  * still in the cache.
  */
 static void
-do_band(struct job *j, int b)
+do_band(struct job *j, int b, struct prep2_hrows *hr)
 {
 	struct prep2 *p = j->p;
 	const struct prep2_out *o = j->out;
@@ -739,7 +743,7 @@ do_band(struct job *j, int b)
 		uint8_t *rows = p->tiled + (size_t)b * P * stride;
 
 		prep2_kern_resize_avx512(j->img, &p->xt, tx, ty + b * P, P,
-		                         p->u8d, rows, stride);
+		                         p->u8d, rows, stride, hr);
 		for (int ti = 0; ti < o->rows; ti++) {
 			int pr = b - ti * wp;
 			if (pr < 0 || pr >= cp)
@@ -759,23 +763,25 @@ do_band(struct job *j, int b)
 		uint8_t *rows = p->global + (size_t)g * P * stride;
 
 		prep2_kern_resize_avx512(j->img, &p->xg, gx, gy + g * P, P,
-		                         p->u8d, rows, stride);
+		                         p->u8d, rows, stride, hr);
 		emit_fast(p, rows, stride, cp, p->pixels + (size_t)g * cp * pd);
 	}
 }
 
-/* AVX-512: threads claim bands in order (tiled ones first: the larger) and
- * fence their streamed stores before returning. */
+/* AVX-512: threads claim bands in order (tiled ones first: the larger),
+ * each with its own resize scratch, and fence their streamed stores before
+ * returning. */
 static void
 band_phase(void *arg, int ith, int nth)
 {
 	struct job *j = arg;
+	float *h = j->p->hbuf + (size_t)ith * 2 * j->hlen;
+	struct prep2_hrows hr = {{h, h + j->hlen}, {-1, -1}, NULL};
 	int b;
 
-	(void)ith;
 	(void)nth;
 	while ((b = atomic_fetch_add(&j->next, 1)) < j->n_bands)
-		do_band(j, b);
+		do_band(j, b, &hr);
 	prep2_kern_fence_avx512();
 }
 /* ---- Patch bookkeeping (spec 4.5) ---- */
@@ -906,9 +912,19 @@ prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
 	j.th = o.tiled_h;
 	j.tw = o.tiled_w;
 	if (p->avx512) {
+		size_t n_h;
+
 		if (xplan_build(&p->xt, p->ax, o.tiled_w, e) == -1 ||
 		    xplan_build(&p->xg, p->ax + o.tiled_w + o.tiled_h, crop,
 		                e) == -1)
+			return -1;
+		j.hlen = (size_t)(p->xt.n_vec > p->xg.n_vec ? p->xt.n_vec
+		                                            : p->xg.n_vec) *
+		         PREP2_XV;
+		if (__builtin_mul_overflow(j.hlen, 2 * (size_t)pool_size(pool),
+		                           &n_h) ||
+		    grow((void **)&p->hbuf, &p->hbuf_cap, n_h, sizeof(float),
+		         e) == -1)
 			return -1;
 		j.n_bands = o.tiled_h / P + cp;
 		atomic_init(&j.next, 0);

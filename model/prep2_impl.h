@@ -20,28 +20,47 @@ struct prep2_axis {
 	float l0, l1;   /* their weights */
 };
 
-/* Output pixels per group of the AVX-512 resize, and the window (bytes of
- * one source row) all of a group's taps must fall in. */
-#define PREP2_XG  8
+/* Values (pixel channels) per vector of the AVX-512 resize, and the
+ * window (bytes of one source row) all of a vector's taps must fall in. */
+#define PREP2_XV  16
 #define PREP2_WIN 128
 
+/* The x taps of the values of one vector: idx[4k] / idx[4k + 1] is the
+ * byte of the vector's window holding value k's left / right tap (a
+ * vpermi2b index vector: the other bytes are 0 and unused); l0[k] is the
+ * left tap's weight, l1s[k] the right one's divided by 256 (the right tap
+ * is picked into the second byte of a dword: 256 v). */
+struct prep2_xvec {
+	uint8_t idx[64];
+	float l0[PREP2_XV], l1s[PREP2_XV];
+};
+
 /*
- * The x axis of one resize prepared for the AVX-512 kernel: output pixels
- * in groups of PREP2_XG (the last one padded with its last pixel).  Group
- * g reads the PREP2_WIN source bytes from base[g] on of each source row;
- * idx[g * 384 + (tap * 3 + ch) * 64 + k * 8] is the byte of that window
- * holding channel ch of tap tap (0: i0, 1: i1) of pixel 8g + k (a vpermi2b
- * index vector: the other bytes are 0 and unused).  base[g] = -1
- * marks a group whose taps span more than the window (strong
- * down-scales): the kernel computes it with prep2_resize_px().
+ * The x axis of one resize prepared for the AVX-512 kernel: the 3 n_px
+ * values of an output row (pixel-interleaved RGB) in vectors of PREP2_XV,
+ * their number rounded up to a multiple of 4 (the padding repeats the last
+ * value).  Vector m reads the PREP2_WIN source bytes from base[m] on of a
+ * source row; base[m] = -1 marks a vector whose taps span more than the
+ * window (strong down-scales): the kernel computes it with
+ * prep2_resize_ch().
  */
 struct prep2_xplan {
-	int n_px;      /* output pixels */
-	int n_groups;  /* ceil(n_px / PREP2_XG) */
-	int32_t *base; /* [n_groups] */
-	uint8_t *idx;  /* [n_groups * 384], 64-byte aligned */
-	float *lx;     /* [n_groups * 16]: l0 of the 8 pixels, then l1 */
-	size_t base_cap, idx_cap, lx_cap; /* groups allocated */
+	int n_px;                 /* output pixels */
+	int n_vec;                /* vectors, a multiple of 4 */
+	int32_t *base;            /* [n_vec] */
+	struct prep2_xvec *vec;   /* [n_vec], 64-byte aligned */
+	size_t base_cap, vec_cap; /* vectors allocated */
+};
+
+/*
+ * One thread's scratch for the AVX-512 resize: the horizontal pass of two
+ * source rows (n_vec * PREP2_XV floats each, 64-byte aligned) and which
+ * rows (of which plan) they hold; row -1: none.
+ */
+struct prep2_hrows {
+	float *h[2];
+	int32_t row[2];
+	const struct prep2_xplan *xp;
 };
 
 /* Normalisation formulas the AVX-512 patch emitter can use, cheapest
@@ -51,6 +70,8 @@ enum prep2_norm_kind {
 	PREP2_NORM_NONE = 0,   /* none matched: emit with the table */
 	PREP2_NORM_FMA,        /* fma(x, a, b) */
 	PREP2_NORM_MUL_FMA,    /* q = x * (1/255); fma(q, rstd, c) */
+	PREP2_NORM_MUL2_FMA,   /* q = fma(x, zh, x * zl) (x / 255 in two
+	                          parts); fma(q, rstd, c) */
 	PREP2_NORM_NEWTON_FMA, /* q = x / 255 (multiply + Newton step);
 	                          fma(q, rstd, c) */
 	PREP2_NORM_DIV         /* (q - mean) / std, the division again as
@@ -67,6 +88,7 @@ struct prep2_norm {
 	float mean[3][16]; /* mean */
 	float std[3][16];  /* std */
 	float rstd[3][16]; /* 1 / std in float32 */
+	float zh, zl;      /* 1 / 255 rounded, and the rest rounded */
 };
 
 struct prep2 {
@@ -88,55 +110,66 @@ struct prep2 {
 	struct prep2_axis *ax; /* tiled x, tiled y, global x, global y */
 	size_t ax_cap;         /* entries */
 	struct prep2_xplan xt, xg; /* tiled and global x, AVX-512 */
+	float *hbuf;               /* AVX-512: prep2_hrows rows per thread */
+	size_t hbuf_cap;           /* floats */
 };
 
 /* Tests only: run the portable loops (true) or the CPU's best (false). */
 void prep2_force_portable(struct prep2 *p, bool portable);
 
 /*
- * One output pixel of a resize: per channel the four float32 tap weights
- * ly * lx, the four products summed in float64 in the order (y0,x0) (y0,x1)
- * (y1,x0) (y1,x1), rounded to float32, then half-to-even to uint8 (adding
- * and subtracting 2^23 leaves no fraction bits; built without
+ * Channel ch of one output pixel of a resize: the four float32 tap weights
+ * ly * lx, the four products summed in float64 in the order (y0,x0)
+ * (y0,x1) (y1,x0) (y1,x1), rounded to float32, then half-to-even to uint8
+ * (adding and subtracting 2^23 leaves no fraction bits; built without
  * -ffast-math).  Weights and pixels are non-negative, so only the top needs
  * a clamp.  r0, r1: the two source rows; u8d[v] == v.
  */
+static inline uint8_t
+prep2_resize_ch(const uint8_t *r0, const uint8_t *r1, float ly0, float ly1,
+                const struct prep2_axis *a, const double *u8d, int ch)
+{
+	double w00 = (double)(ly0 * a->l0), w01 = (double)(ly0 * a->l1);
+	double w10 = (double)(ly1 * a->l0), w11 = (double)(ly1 * a->l1);
+	size_t x0 = (size_t)a->i0 * 3 + (size_t)ch;
+	size_t x1 = (size_t)a->i1 * 3 + (size_t)ch;
+	double s = w00 * u8d[r0[x0]];
+	int v;
+
+	s += w01 * u8d[r0[x1]];
+	s += w10 * u8d[r1[x0]];
+	s += w11 * u8d[r1[x1]];
+	v = (int)(((float)s + 8388608.0f) - 8388608.0f);
+	return (uint8_t)(v > 255 ? 255 : v);
+}
+
+/* One output pixel of a resize (prep2_resize_ch for each channel) into
+ * d[0..2]. */
 static inline void
 prep2_resize_px(const uint8_t *r0, const uint8_t *r1, float ly0, float ly1,
                 const struct prep2_axis *a, const double *u8d, uint8_t *d)
 {
-	double w00 = (double)(ly0 * a->l0), w01 = (double)(ly0 * a->l1);
-	double w10 = (double)(ly1 * a->l0), w11 = (double)(ly1 * a->l1);
-	const uint8_t *p00 = r0 + (size_t)a->i0 * 3;
-	const uint8_t *p01 = r0 + (size_t)a->i1 * 3;
-	const uint8_t *p10 = r1 + (size_t)a->i0 * 3;
-	const uint8_t *p11 = r1 + (size_t)a->i1 * 3;
-
-	for (int ch = 0; ch < 3; ch++) {
-		double s = w00 * u8d[p00[ch]];
-		int v;
-
-		s += w01 * u8d[p01[ch]];
-		s += w10 * u8d[p10[ch]];
-		s += w11 * u8d[p11[ch]];
-		v = (int)(((float)s + 8388608.0f) - 8388608.0f);
-		d[ch] = (uint8_t)(v > 255 ? 255 : v);
-	}
+	for (int ch = 0; ch < 3; ch++)
+		d[ch] = prep2_resize_ch(r0, r1, ly0, ly1, a, u8d, ch);
 }
 
 /* ---- AVX-512 kernels (prep2_kern.c; need avx512f, bw, dq, vl, vbmi) ---- */
 
 /*
  * Rows ay[0..n_rows-1] of a resize of img with the x plan xp (x taps ax for
- * the groups the plan leaves to prep2_resize_px) into dst, row r at
- * dst + r * dst_stride.  Bit-identical to prep2_resize_px on every pixel.
+ * the vectors the plan leaves to prep2_resize_ch) into dst, row r at
+ * dst + r * dst_stride (nothing past a row's 3 * xp->n_px bytes is
+ * written).  hr: this
+ * thread's scratch, kept from call to call (its rows are reused while xp
+ * is the same plan of the same image; set hr->xp to NULL for a new image).
+ * Bit-identical to prep2_resize_ch on every value.
  */
 void prep2_kern_resize_avx512(const struct model_image *img,
                               const struct prep2_xplan *xp,
                               const struct prep2_axis *ax,
                               const struct prep2_axis *ay, int n_rows,
                               const double *u8d, uint8_t *dst,
-                              size_t dst_stride);
+                              size_t dst_stride, struct prep2_hrows *hr);
 
 /* Most floats of one patch (P * P * 3) the AVX-512 emitter takes. */
 #define PREP2_STAGE 2048

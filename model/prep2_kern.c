@@ -6,29 +6,40 @@
  * -mavx512vl -mavx512vbmi, -ffp-contract=off); prep2.c calls it after
  * __builtin_cpu_supports() said yes to all five.
  *
- * Resize: eight output pixels at a time, one channel per vector of eight
- * doubles.  The source bytes of a group come from one 128-byte window of
- * each of the two source rows (two loads), picked by vpermi2b straight into
- * the low byte of each 64-bit lane (the others zeroed) and converted with
- * vcvtqq2pd.  The weights are float32 products ly * lx widened to double
- * as in the reference; the sum is w00*v00, then + w01*v01, + w10*v10,
- * + w11*v11 in that order.  Every product of a float32 weight and an 8-bit
- * value is exact in double, so fma(w, v, s) rounds exactly as s + w * v
- * does, and the sum is rounded to float32 (vcvtpd2ps), clamped at 255 and
- * rounded half-to-even by adding 2^23 as the reference does; one vpermi2b
- * then interleaves the low bytes into RGB.  Groups whose taps do not fit
- * the window are computed with the reference's own scalar code
- * (prep2_resize_px); loads near the end of a source row are masked, so no
- * byte past the image is read.
+ * Resize: sixteen output values (pixel channels, RGB-interleaved as in
+ * the output row) a vector, in two passes with a float32 shortcut that is
+ * checked value by value.  The horizontal pass, once per source row (two
+ * rows kept per thread, reused by the next output rows), picks the bytes
+ * of the left and right taps from one 128-byte window of the row
+ * (vpermi2b into dword lanes) and computes h = RN(l1 v1 + RN(l0 v0)) in
+ * float32.  The vertical pass computes a = RN(ly1 h1 + RN(ly0 h0)).  The
+ * reference computes the weights RN(ly * lx) in float32 and the sum of the
+ * four exact products in double, rounded to float32 (s).  With weights
+ * <= 1 and sums < 256, each of the four float32 roundings above moves a
+ * by at most 2^-16 (those of h weighted by ly0 + ly1 <= 1 + 2^-24), the
+ * weight roundings move the reference's sum by at most 2^-24 of it (2^-16)
+ * and its rounding to float32 by 2^-16 more, so |a - s| <= 6 * 2^-16 plus
+ * a trifle (the double sum's 2^-43), < 2^-13: unless a is
+ * within 2^-12 of a half-integer (checked with vreduceps), s rounds to the
+ * same integer as a, which adding 2^23 leaves in the low byte (a < 255.01,
+ * so no clamp is needed).  A vector with any value near a half-integer is
+ * recomputed the reference's way: weights ly * lx in float32 widened to
+ * double, w00*v00 + w01*v01 + w10*v10 + w11*v11 in that order with fma
+ * (the products are exact, so fma rounds as mul + add), vcvtpd2ps, clamp,
+ * + 2^23.  Four vectors' low bytes are packed with three vpermi2b.
+ * Vectors whose taps do not fit one window are computed with the
+ * reference's scalar code (prep2_resize_ch); loads near the end of a
+ * source row are masked, so no byte past the image is read, and nothing
+ * past an output row is written.
  *
  * Emit: the output of one patch row of one crop is a contiguous run of
- * cp patches of P rows of 3P floats.  A patch is converted into a stage
- * buffer that has the destination's alignment (a row segment at a time:
- * 16-byte loads, the last one masked), normalised by a formula
- * prep2_kern_norm_pick_avx512() checked against the float32 table for
- * every input; whole cache lines of the stage then go out with
- * non-temporal stores, the run's partial first and last lines with masked
- * stores.
+ * cp patches of P rows of 3P floats.  The bytes of a patch are copied
+ * (masked 64-byte loads) into a byte stage laid out like the destination
+ * modulo 64 bytes, so each 16 bytes of the stage become one whole cache
+ * line: widened, normalised by a formula prep2_kern_norm_pick_avx512()
+ * checked against the float32 table for every input, and written with a
+ * non-temporal store (the run's partial first and last lines with masked
+ * stores).
  */
 #include "config.h"
 
@@ -56,29 +67,126 @@ window(const uint8_t *p, long avail, __m512i *lo, __m512i *hi)
 	}
 }
 
-/* The byte idx (low byte of each 64-bit lane) of the window lo:hi, as
- * doubles. */
-static inline __m512d
-pick(__m512i lo, __m512i idx, __m512i hi)
+/* The bytes idx[4k + b] of the window lo:hi into byte b of dword k
+ * (m: byte b of every dword), the other bytes zeroed. */
+static inline __m512i
+pick(__m512i lo, __m512i idx, __m512i hi, __mmask64 m)
 {
-	const __mmask64 q = 0x0101010101010101ULL;
-
-	return _mm512_cvtepi64_pd(
-	    _mm512_maskz_permutex2var_epi8(q, lo, idx, hi));
+	return _mm512_maskz_permutex2var_epi8(m, lo, idx, hi);
 }
 
-/* One channel of eight pixels: w00*v00 + w01*v01 + w10*v10 + w11*v11 in
- * that order (the products are exact, so fma rounds as mul + add). */
-static inline __m256
-channel(__m512d w00, __m512d w01, __m512d w10, __m512d w11, __m512i a0,
-        __m512i a1, __m512i b0, __m512i b1, __m512i i0, __m512i i1)
-{
-	__m512d s = _mm512_mul_pd(w00, pick(a0, i0, a1));
+#define TAP0 0x1111111111111111ULL /* left tap: v */
+#define TAP1 0x2222222222222222ULL /* right tap: 256 v */
 
-	s = _mm512_fmadd_pd(w01, pick(a0, i1, a1), s);
-	s = _mm512_fmadd_pd(w10, pick(b0, i0, b1), s);
-	s = _mm512_fmadd_pd(w11, pick(b0, i1, b1), s);
+/* The horizontal pass of source row src (stride bytes) into h: vector m
+ * gets RN(l1 * v1 + RN(l0 * v0)) for its values' taps v0, v1 (vectors the
+ * plan leaves to the scalar code are skipped); l1 * v1 is computed as
+ * (l1 / 256) * (256 v1), the same number. */
+static void
+hpass(const uint8_t *src, long stride, const struct prep2_xplan *xp, float *h)
+{
+	for (int m = 0; m < xp->n_vec; m++) {
+		const struct prep2_xvec *xv = &xp->vec[m];
+		int32_t base = xp->base[m];
+		__m512i lo, hi, ix;
+		__m512 v0, v1;
+
+		if (base < 0)
+			continue;
+		window(src + base, stride - base, &lo, &hi);
+		ix = _mm512_load_si512(xv->idx);
+		v0 = _mm512_cvtepi32_ps(pick(lo, ix, hi, TAP0));
+		v1 = _mm512_cvtepi32_ps(pick(lo, ix, hi, TAP1));
+		_mm512_store_ps(
+		    h + (size_t)m * PREP2_XV,
+		    _mm512_fmadd_ps(_mm512_load_ps(xv->l1s), v1,
+		                    _mm512_mul_ps(_mm512_load_ps(xv->l0), v0)));
+	}
+}
+
+/* Eight of the reference's sums w00*v00 + w01*v01 + w10*v10 + w11*v11 in
+ * double, in that order (each product is exact, so fma rounds as mul + add),
+ * rounded to float32. */
+static inline __m256
+exact8(__m256 w00, __m256 w01, __m256 w10, __m256 w11, __m256i p00, __m256i p01,
+       __m256i p10, __m256i p11)
+{
+	__m512d s =
+	    _mm512_mul_pd(_mm512_cvtps_pd(w00), _mm512_cvtepi32_pd(p00));
+
+	s = _mm512_fmadd_pd(_mm512_cvtps_pd(w01), _mm512_cvtepi32_pd(p01), s);
+	s = _mm512_fmadd_pd(_mm512_cvtps_pd(w10), _mm512_cvtepi32_pd(p10), s);
+	s = _mm512_fmadd_pd(_mm512_cvtps_pd(w11), _mm512_cvtepi32_pd(p11), s);
 	return _mm512_cvtpd_ps(s);
+}
+
+#define LO8(x)  _mm512_castps512_ps256(x)
+#define HI8(x)  _mm512_extractf32x8_ps(x, 1)
+#define LO8I(x) _mm512_castsi512_si256(x)
+#define HI8I(x) _mm512_extracti64x4_epi64(x, 1)
+
+/* Vector xv of output row (r0, r1, ly0, ly1) exactly as the reference
+ * computes it: the value in the low byte of each dword. */
+static __m512i
+exact_vec(const uint8_t *r0, const uint8_t *r1, long stride, int32_t base,
+          const struct prep2_xvec *xv, __m512 ly0, __m512 ly1)
+{
+	__m512i a0, a1, b0, b1, ix, p00, p01, p10, p11;
+	__m512 l0, l1, w00, w01, w10, w11, f;
+
+	window(r0 + base, stride - base, &a0, &a1);
+	window(r1 + base, stride - base, &b0, &b1);
+	ix = _mm512_load_si512(xv->idx);
+	p00 = pick(a0, ix, a1, TAP0);
+	p01 = _mm512_srli_epi32(pick(a0, ix, a1, TAP1), 8);
+	p10 = pick(b0, ix, b1, TAP0);
+	p11 = _mm512_srli_epi32(pick(b0, ix, b1, TAP1), 8);
+	l0 = _mm512_load_ps(xv->l0);
+	l1 = _mm512_mul_ps(_mm512_load_ps(xv->l1s), _mm512_set1_ps(256.0f));
+	w00 = _mm512_mul_ps(ly0, l0);
+	w01 = _mm512_mul_ps(ly0, l1);
+	w10 = _mm512_mul_ps(ly1, l0);
+	w11 = _mm512_mul_ps(ly1, l1);
+	f = _mm512_insertf32x8(
+	    _mm512_castps256_ps512(exact8(LO8(w00), LO8(w01), LO8(w10),
+	                                  LO8(w11), LO8I(p00), LO8I(p01),
+	                                  LO8I(p10), LO8I(p11))),
+	    exact8(HI8(w00), HI8(w01), HI8(w10), HI8(w11), HI8I(p00), HI8I(p01),
+	           HI8I(p10), HI8I(p11)),
+	    1);
+	/* Clamp to 255, then round half-to-even as the reference does:
+	 * adding 2^23 leaves the integer in the low byte of the float. */
+	return _mm512_castps_si512(
+	    _mm512_add_ps(_mm512_min_ps(f, _mm512_set1_ps(255.0f)),
+	                  _mm512_set1_ps(8388608.0f)));
+}
+
+/* Vector m of an output row with the reference's scalar code (a vector
+ * whose taps do not fit one window). */
+static __m512i
+scalar_vec(const uint8_t *r0, const uint8_t *r1, const struct prep2_axis *ay,
+           const struct prep2_axis *ax, const double *u8d, int m, int nv)
+{
+	int32_t t[PREP2_XV];
+
+	for (int k = 0; k < PREP2_XV; k++) {
+		int j = m * PREP2_XV + k < nv ? m * PREP2_XV + k : nv - 1;
+		t[k] = prep2_resize_ch(r0, r1, ay->l0, ay->l1, &ax[j / 3], u8d,
+		                       j % 3);
+	}
+	return _mm512_loadu_si512(t);
+}
+
+/* The index vector that keeps bytes 0..keep-1 of the first table and
+ * appends the low bytes of the dwords of the second. */
+static __m512i
+pack_idx(int keep, int from)
+{
+	uint8_t t[64];
+
+	for (int i = 0; i < 64; i++)
+		t[i] = (uint8_t)(i < keep ? i : (from + 4 * (i - keep)) & 127);
+	return _mm512_loadu_si512(t);
 }
 
 void
@@ -86,80 +194,95 @@ prep2_kern_resize_avx512(const struct model_image *img,
                          const struct prep2_xplan *xp,
                          const struct prep2_axis *ax,
                          const struct prep2_axis *ay, int n_rows,
-                         const double *u8d, uint8_t *dst, size_t dst_stride)
+                         const double *u8d, uint8_t *dst, size_t dst_stride,
+                         struct prep2_hrows *hr)
 {
-	/* Low bytes of the floats c0[0..7] c1[0..7] (table 0) and c2[0..7]
-	 * (table 1) -> pixel-interleaved RGB. */
-	static const uint8_t ileave[64] = {0,  32, 64, 4,  36, 68, 8,  40,
-	                                   72, 12, 44, 76, 16, 48, 80, 20,
-	                                   52, 84, 24, 56, 88, 28, 60, 92};
-	const __m512i il = _mm512_loadu_si512(ileave);
-	const __m512 top = _mm512_set1_ps(255.0f);
+	/* Packing four vectors' low bytes into 64: u0 u1, then u2, then u3. */
+	const __m512i pk0 = pack_idx(0, 0), pk1 = pack_idx(32, 64);
+	const __m512i pk2 = pack_idx(48, 64);
 	const __m512 magic = _mm512_set1_ps(8388608.0f); /* 2^23 */
-	size_t stride = (size_t)img->w * 3;
+	/* |a - n| above this: a is within 2^-12 of a half-integer. */
+	const __m512 edge = _mm512_set1_ps(0.5f - 0x1p-12f);
+	long stride = (long)img->w * 3;
+	int nv = xp->n_px * 3;
 
+	if (hr->xp != xp) {
+		hr->xp = xp;
+		hr->row[0] = hr->row[1] = -1;
+	}
 	for (int r = 0; r < n_rows; r++) {
-		const uint8_t *r0 = img->rgb + (size_t)ay[r].i0 * stride;
-		const uint8_t *r1 = img->rgb + (size_t)ay[r].i1 * stride;
-		__m256 ly0 = _mm256_set1_ps(ay[r].l0);
-		__m256 ly1 = _mm256_set1_ps(ay[r].l1);
+		int32_t i0 = ay[r].i0, i1 = ay[r].i1;
+		const uint8_t *r0 = img->rgb + (size_t)i0 * (size_t)stride;
+		const uint8_t *r1 = img->rgb + (size_t)i1 * (size_t)stride;
+		const __m512 ly0 = _mm512_set1_ps(ay[r].l0);
+		const __m512 ly1 = _mm512_set1_ps(ay[r].l1);
 		uint8_t *drow = dst + (size_t)r * dst_stride;
+		const float *h0, *h1;
+		int s0, s1;
 
-		for (int g = 0; g < xp->n_groups; g++) {
-			int n = xp->n_px - g * PREP2_XG;
-			uint8_t *d = drow + (size_t)g * PREP2_XG * 3;
-			const __m512i *ix =
-			    (const __m512i *)(xp->idx + (size_t)g * 384);
-			int32_t base = xp->base[g];
-			__m256 lx0, lx1, f0, f1, f2;
-			__m512d w00, w01, w10, w11;
-			__m512i a0, a1, b0, b1, y;
-			__m512 f01, f2z;
-
-			if (n > PREP2_XG)
-				n = PREP2_XG;
-			if (base < 0) {
-				for (int k = 0; k < n; k++)
-					prep2_resize_px(r0, r1, ay[r].l0,
-					                ay[r].l1,
-					                &ax[g * PREP2_XG + k],
-					                u8d, d + k * 3);
-				continue;
+		/* The horizontal passes of rows i0 and i1, reused while they
+		 * are needed (rows only go down). */
+		s0 = hr->row[0] == i0 ? 0 : hr->row[1] == i0 ? 1 : -1;
+		if (s0 < 0) {
+			s0 = hr->row[0] <= hr->row[1] ? 0 : 1;
+			hpass(r0, stride, xp, hr->h[s0]);
+			hr->row[s0] = i0;
+		}
+		s1 = s0;
+		if (i1 != i0) {
+			s1 = 1 - s0;
+			if (hr->row[s1] != i1) {
+				hpass(r1, stride, xp, hr->h[s1]);
+				hr->row[s1] = i1;
 			}
-			window(r0 + base, (long)stride - base, &a0, &a1);
-			window(r1 + base, (long)stride - base, &b0, &b1);
-			lx0 = _mm256_loadu_ps(xp->lx + (size_t)g * 16);
-			lx1 = _mm256_loadu_ps(xp->lx + (size_t)g * 16 + 8);
-			w00 = _mm512_cvtps_pd(_mm256_mul_ps(ly0, lx0));
-			w01 = _mm512_cvtps_pd(_mm256_mul_ps(ly0, lx1));
-			w10 = _mm512_cvtps_pd(_mm256_mul_ps(ly1, lx0));
-			w11 = _mm512_cvtps_pd(_mm256_mul_ps(ly1, lx1));
-			f0 = channel(w00, w01, w10, w11, a0, a1, b0, b1,
-			             _mm512_load_si512(ix + 0),
-			             _mm512_load_si512(ix + 3));
-			f1 = channel(w00, w01, w10, w11, a0, a1, b0, b1,
-			             _mm512_load_si512(ix + 1),
-			             _mm512_load_si512(ix + 4));
-			f2 = channel(w00, w01, w10, w11, a0, a1, b0, b1,
-			             _mm512_load_si512(ix + 2),
-			             _mm512_load_si512(ix + 5));
-			/* Clamp to 255, then round half-to-even as the
-			 * reference does: adding 2^23 (default rounding mode)
-			 * leaves the integer in the low byte of the float. */
-			f01 = _mm512_add_ps(
-			    _mm512_min_ps(
-			        _mm512_insertf32x8(_mm512_castps256_ps512(f0),
-			                           f1, 1),
-			        top),
-			    magic);
-			f2z = _mm512_add_ps(
-			    _mm512_min_ps(_mm512_castps256_ps512(f2), top),
-			    magic);
-			y = _mm512_permutex2var_epi8(_mm512_castps_si512(f01),
-			                             il,
-			                             _mm512_castps_si512(f2z));
-			_mm512_mask_storeu_epi8(
-			    d, (__mmask64)((1ULL << (3 * n)) - 1), y);
+		}
+		h0 = hr->h[s0];
+		h1 = hr->h[s1];
+
+		for (int m = 0; m < xp->n_vec; m += 4) {
+			__m512i u[4], y;
+			int left = nv - m * PREP2_XV;
+
+			for (int k = 0; k < 4; k++) {
+				const float *g0 =
+				    h0 + (size_t)(m + k) * PREP2_XV;
+				const float *g1 =
+				    h1 + (size_t)(m + k) * PREP2_XV;
+				int32_t base = xp->base[m + k];
+				__m512 a, d;
+
+				if (base < 0) {
+					u[k] = scalar_vec(r0, r1, &ay[r], ax,
+					                  u8d, m + k, nv);
+					continue;
+				}
+				/* The separable sum in float32: within 2^-13
+				 * of the reference's float32 sum (see the top
+				 * of the file), so unless a is near a
+				 * half-integer, both round to the same
+				 * integer. */
+				a = _mm512_fmadd_ps(
+				    ly1, _mm512_load_ps(g1),
+				    _mm512_mul_ps(ly0, _mm512_load_ps(g0)));
+				d = _mm512_reduce_ps(a,
+				                     _MM_FROUND_TO_NEAREST_INT);
+				u[k] = _mm512_castps_si512(
+				    _mm512_add_ps(a, magic));
+				if (_mm512_cmp_ps_mask(_mm512_abs_ps(d), edge,
+				                       _CMP_GT_OQ) != 0)
+					u[k] = exact_vec(r0, r1, stride, base,
+					                 &xp->vec[m + k], ly0,
+					                 ly1);
+			}
+			y = _mm512_permutex2var_epi8(u[0], pk0, u[1]);
+			y = _mm512_permutex2var_epi8(y, pk1, u[2]);
+			y = _mm512_permutex2var_epi8(y, pk2, u[3]);
+			if (left >= 64)
+				_mm512_storeu_si512(drow + m * PREP2_XV, y);
+			else
+				_mm512_mask_storeu_epi8(
+				    drow + m * PREP2_XV,
+				    (__mmask64)((1ULL << left) - 1), y);
 		}
 	}
 }
@@ -194,6 +317,11 @@ norm(__m512 x, const struct prep2_norm *nm, int ph, enum prep2_norm_kind kind)
 		q = _mm512_mul_ps(x, r255);
 		return _mm512_fmadd_ps(q, _mm512_loadu_ps(nm->rstd[ph]),
 		                       _mm512_loadu_ps(nm->c[ph]));
+	case PREP2_NORM_MUL2_FMA:
+		q = _mm512_fmadd_ps(x, _mm512_set1_ps(nm->zh),
+		                    _mm512_mul_ps(x, _mm512_set1_ps(nm->zl)));
+		return _mm512_fmadd_ps(q, _mm512_loadu_ps(nm->rstd[ph]),
+		                       _mm512_loadu_ps(nm->c[ph]));
 	case PREP2_NORM_NEWTON_FMA:
 		q = div_newton(x, d255, r255);
 		return _mm512_fmadd_ps(q, _mm512_loadu_ps(nm->rstd[ph]),
@@ -208,26 +336,29 @@ norm(__m512 x, const struct prep2_norm *nm, int ph, enum prep2_norm_kind kind)
 }
 
 /*
- * The emitter with the formula kind.  Each patch (P rows of L = 3P bytes)
- * is converted into the stage, a buffer placed at the same offset modulo
- * 64 bytes as its destination, with plain stores; then the stage's whole
- * cache lines go out with non-temporal stores (the unit's first and last,
- * partial, lines with masked stores), and what is left of the last line
- * moves to the front for the next patch.
+ * The emitter with the formula kind.  The bytes of each patch (P rows of
+ * L = 3P bytes) are copied into the stage, a byte buffer whose index i
+ * stands for the float at out + i (out: dst rounded down to 64 bytes), so
+ * the stage's 16-byte pieces map to whole cache lines of the output: each
+ * is widened, normalised and sent out with a non-temporal store (the
+ * unit's first and last, partial, lines with masked stores), and what is
+ * left of the last piece moves to the front for the next patch.
  */
 static inline __attribute__((always_inline)) void
 emit(const uint8_t *src, size_t stride, int P, int cp,
      const struct prep2_norm *nm, float *dst, enum prep2_norm_kind kind)
 {
-	float stage[PREP2_STAGE + 32] __attribute__((aligned(64)));
+	uint8_t stage[PREP2_STAGE + 128] __attribute__((aligned(64)));
 	int L = P * 3, pd = P * L;
 	int ofs = (int)(((uintptr_t)dst & 63) / 4); /* dst is float-aligned */
-	float *out = dst - ofs; /* 64-byte aligned, inside the buffer */
-	int fill = ofs;         /* floats in the stage */
-	size_t line = 0;        /* next line of out */
+	float *out = dst - ofs;     /* 64-byte aligned, inside the buffer */
+	int fill = ofs;             /* bytes in the stage */
+	int ph = (3 - ofs % 3) % 3; /* channel of the next line's lane 0 */
+	size_t line = 0;            /* next line of out */
+	__mmask64 tail = (__mmask64)(~0ULL >> ((64 - L % 64) % 64));
 
 	/* The head of the first line is never stored; defined all the same. */
-	_mm512_store_ps(stage, _mm512_setzero_ps());
+	_mm512_store_si512(stage, _mm512_setzero_si512());
 
 	for (int pc = 0; pc < cp; pc++) {
 		const uint8_t *s0 = src + (size_t)pc * L;
@@ -235,45 +366,42 @@ emit(const uint8_t *src, size_t stride, int P, int cp,
 
 		for (int py = 0; py < P; py++) {
 			const uint8_t *s = s0 + (size_t)py * stride;
-			float *d = stage + fill + py * L;
+			uint8_t *d = stage + fill + py * L;
 			int q = 0;
 
-			for (; q + 16 <= L; q += 16) {
-				__m128i b =
-				    _mm_loadu_si128((const __m128i *)(s + q));
-				_mm512_storeu_ps(
-				    d + q, norm(_mm512_cvtepi32_ps(
-				                    _mm512_cvtepu8_epi32(b)),
-				                nm, q % 3, kind));
-			}
-			if (q < L) {
-				__mmask16 m = (__mmask16)((1u << (L - q)) - 1);
-				__m128i b = _mm_maskz_loadu_epi8(m, s + q);
-				_mm512_mask_storeu_ps(
-				    d + q, m,
-				    norm(_mm512_cvtepi32_ps(
-				             _mm512_cvtepu8_epi32(b)),
-				         nm, q % 3, kind));
-			}
+			for (; q + 64 < L; q += 64)
+				_mm512_storeu_si512(d + q,
+				                    _mm512_loadu_si512(s + q));
+			_mm512_storeu_si512(
+			    d + q, _mm512_maskz_loadu_epi8(tail, s + q));
 		}
 		fill += pd;
 		nl = fill / 16;
 		for (int i = 0; i < nl; i++, line++) {
-			__m512 v = _mm512_load_ps(stage + 16 * i);
+			__m512 v =
+			    norm(_mm512_cvtepi32_ps(
+			             _mm512_cvtepu8_epi32(_mm_load_si128(
+			                 (const __m128i *)(stage + 16 * i)))),
+			         nm, ph, kind);
 			if (line == 0 && ofs > 0)
 				_mm512_mask_storeu_ps(
 				    out, (__mmask16)(0xFFFFu << ofs), v);
 			else
 				_mm512_stream_ps(out + 16 * line, v);
+			ph = ph == 2 ? 0 : ph + 1;
 		}
 		fill -= nl * 16;
 		if (fill > 0)
-			_mm512_store_ps(stage, _mm512_load_ps(stage + 16 * nl));
+			_mm_store_si128(
+			    (__m128i *)stage,
+			    _mm_load_si128((const __m128i *)(stage + 16 * nl)));
 	}
 	if (fill > 0)
-		_mm512_mask_storeu_ps(out + 16 * line,
-		                      (__mmask16)((1u << fill) - 1),
-		                      _mm512_load_ps(stage));
+		_mm512_mask_storeu_ps(
+		    out + 16 * line, (__mmask16)((1u << fill) - 1),
+		    norm(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+		             _mm_load_si128((const __m128i *)stage))),
+		         nm, ph, kind));
 }
 
 void
@@ -286,6 +414,9 @@ prep2_kern_emit_avx512(const uint8_t *src, size_t stride, int P, int cp,
 		break;
 	case PREP2_NORM_MUL_FMA:
 		emit(src, stride, P, cp, nm, dst, PREP2_NORM_MUL_FMA);
+		break;
+	case PREP2_NORM_MUL2_FMA:
+		emit(src, stride, P, cp, nm, dst, PREP2_NORM_MUL2_FMA);
 		break;
 	case PREP2_NORM_NEWTON_FMA:
 		emit(src, stride, P, cp, nm, dst, PREP2_NORM_NEWTON_FMA);
@@ -323,6 +454,9 @@ norm_matches(const struct prep2_norm *nm, const float lut[3][256])
 			case PREP2_NORM_MUL_FMA:
 				y = norm(x, nm, ph, PREP2_NORM_MUL_FMA);
 				break;
+			case PREP2_NORM_MUL2_FMA:
+				y = norm(x, nm, ph, PREP2_NORM_MUL2_FMA);
+				break;
 			case PREP2_NORM_NEWTON_FMA:
 				y = norm(x, nm, ph, PREP2_NORM_NEWTON_FMA);
 				break;
@@ -345,10 +479,12 @@ prep2_kern_norm_pick_avx512(const struct prep2_config *cfg,
                             const float lut[3][256], struct prep2_norm *nm)
 {
 	static const enum prep2_norm_kind order[] = {
-	    PREP2_NORM_FMA, PREP2_NORM_MUL_FMA, PREP2_NORM_NEWTON_FMA,
-	    PREP2_NORM_DIV};
+	    PREP2_NORM_FMA, PREP2_NORM_MUL_FMA, PREP2_NORM_MUL2_FMA,
+	    PREP2_NORM_NEWTON_FMA, PREP2_NORM_DIV};
 
 	memset(nm, 0, sizeof(*nm));
+	nm->zh = 1.0f / 255.0f;
+	nm->zl = (float)(1.0 / 255.0 - (double)nm->zh);
 	for (int ph = 0; ph < 3; ph++) {
 		for (int l = 0; l < 16; l++) {
 			int c = (ph + l) % 3;

@@ -498,9 +498,14 @@ expect_same_output(const struct prep2_out *a, const struct prep2_out *b,
 
 START_TEST(test_simd_kernels_match_portable_bit_for_bit)
 {
+	/* Also: 756 and 189 give the global view exact 2x scales (weights
+	 * 0.5, 0.25, 0.75: many sums on a half-integer, which the fast
+	 * resize must recompute exactly); 4000 wide and 3840 give x
+	 * down-scales whose taps do not fit one window (the scalar path). */
 	static const int sizes[][2] = {{1, 1},       {2, 3},      {333, 97},
 	                               {100, 50},    {1280, 720}, {1920, 1080},
-	                               {3840, 2160}, {97, 2000}};
+	                               {3840, 2160}, {97, 2000},  {756, 756},
+	                               {189, 378},   {4000, 300}};
 	static const int crops[] = {1, 8, 24};
 	struct prep2_config cfgs[3];
 	struct pool *pool;
