@@ -20,8 +20,9 @@
  * they need and cut into one contiguous run per thread by estimated cost.
  * A thread walks the content rows of its bands of both views merged in
  * input order.  Each input row it needs is prepared once into a small
- * per-thread ring that stays in cache (TF: converted to float; torch:
- * resampled along x for both views, 16 rows at a time with AVX-512); each
+ * per-thread ring that stays in cache (torch: resampled along x for both
+ * views, 16 rows at a time with AVX-512; TF without AVX-512: converted to
+ * float; TF with AVX-512 needs no ring, converting as it reads); each
  * content row is then finished from the ring (TF: rows, then columns;
  * torch: rows) with clip and normalisation, into the view's band buffer
  * whose columns outside the content hold the padding value.  When a band's
@@ -362,6 +363,7 @@ const struct prep_kern prep_kern_base = {
     prep_kern_emit,
     prep_kern_fence,
     1,
+    true,
 };
 const struct prep_kern prep_kern_avx2 = {
     "avx2",
@@ -372,6 +374,7 @@ const struct prep_kern prep_kern_avx2 = {
     prep_kern_emit_avx2,
     prep_kern_fence_avx2,
     1,
+    true,
 };
 const struct prep_kern prep_kern_avx512 = {
     "avx512",
@@ -382,6 +385,7 @@ const struct prep_kern prep_kern_avx512 = {
     prep_kern_emit_avx512,
     prep_kern_fence_avx512,
     16,
+    false,
 };
 
 /* Normalisation constants (mean, std) for which the multiply-and-correct
@@ -579,9 +583,10 @@ view_plan(struct prep *p, struct prep_view *v, const struct model_image *img,
  * (bands of pure padding above the content first, below it last) and cut
  * into one contiguous run per thread by estimated cost.  A thread walks the
  * content rows of its bands of both views merged in input order, so every
- * input row it needs is prepared once (TF: converted to float; torch:
- * resampled along x for both views) into a small ring that stays in its
- * cache, and a band is emitted as soon as its last row is done.
+ * input row it needs is prepared once (torch: resampled along x for both
+ * views; TF without AVX-512: converted to float) into a small ring that
+ * stays in its cache, and a band is emitted as soon as its last row is
+ * done.
  */
 struct job {
 	struct prep *p;
@@ -1049,9 +1054,10 @@ scratch_plan(struct prep *p, const struct model_image *img, int nth,
 	p->ring_off = lines(in_n + 1);
 	p->xrows_off = 0;
 	if (c->resize == PREP_RESIZE_TF) {
-		/* the rows of the longest span, converted (unless that is
-		 * too much, then the vertical pass reads the uint8 input) */
-		p->ring_slots = taps;
+		/* the rows of the longest span, converted (unless the kernels
+		 * do without or that is too much: then the vertical pass
+		 * reads the uint8 input) */
+		p->ring_slots = p->kern->tf_ring ? taps : 0;
 		p->ring_stride = lines(in_n);
 		p->ring_stride_g = 0;
 		if ((double)taps * (double)p->ring_stride * sizeof(float) >

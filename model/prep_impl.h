@@ -190,6 +190,10 @@ struct prep_kern {
 	prep_emit_fn *emit;
 	prep_fence_fn *fence;
 	int torch_block; /* rows torch_in takes at once: 1 or 16 */
+	/* TF: keep converted input rows in a ring (else the vertical pass
+	 * converts the uint8 rows it reads, faster where the conversion is
+	 * a few vector operations and the ring's traffic is not) */
+	bool tf_ring;
 };
 
 prep_tf_in_fn prep_kern_tf_in, prep_kern_tf_in_avx2, prep_kern_tf_in_avx512;

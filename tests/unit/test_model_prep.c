@@ -452,15 +452,16 @@ START_TEST(test_results_identical_for_any_thread_count)
 }
 END_TEST
 
-/* Preprocess rgb (w x h) with kernel set k, ring_max bytes of TF ring,
- * AVX512_VBMI if vbmi and the CPU has it, and a pool of nth threads;
- * returns a copy of the images. */
+/* Preprocess rgb (w x h) with kernel set k, its TF ring choice flipped if
+ * flip_ring, AVX512_VBMI if vbmi and the CPU has it, and a pool of nth
+ * threads; returns a copy of the images. */
 static float *
 run_variant(const struct prep_config *cfg, const struct prep_kern *k,
-            size_t ring_max, bool vbmi, int nth, const uint8_t *rgb, int w,
+            bool flip_ring, bool vbmi, int nth, const uint8_t *rgb, int w,
             int h, size_t *n)
 {
 	struct model_image mi = {w, h, rgb};
+	struct prep_kern kk = *k;
 	struct pool *pool = NULL;
 	struct prep *p;
 	struct prep_out o;
@@ -469,8 +470,8 @@ run_variant(const struct prep_config *cfg, const struct prep_kern *k,
 
 	p = prep_new(cfg, &e);
 	ck_assert_ptr_nonnull(p);
-	p->kern = k;
-	p->ring_max = ring_max;
+	kk.tf_ring = flip_ring ? !k->tf_ring : k->tf_ring;
+	p->kern = &kk;
 	p->vbmi = p->vbmi && vbmi;
 	if (nth > 1) {
 		pool = pool_new(nth, &e);
@@ -485,9 +486,9 @@ run_variant(const struct prep_config *cfg, const struct prep_kern *k,
 	return copy;
 }
 
-/* Run kernel set k on nth threads with option opt (0: defaults, 1: no TF
- * ring, 2: no AVX512_VBMI; skipped where it changes nothing) and compare
- * with first (n values). */
+/* Run kernel set k on nth threads with option opt (0: as chosen, 1: the
+ * other TF ring choice, 2: no AVX512_VBMI; skipped where it changes
+ * nothing) and compare with first (n values). */
 static void
 compare_variant(const struct prep_config *cfg, const struct prep_kern *k,
                 int opt, int nth, const uint8_t *rgb, int w, int h,
@@ -501,14 +502,13 @@ compare_variant(const struct prep_config *cfg, const struct prep_kern *k,
 	    (opt == 2 && (tf || k != &prep_kern_avx512 ||
 	                  !__builtin_cpu_supports("avx512vbmi"))))
 		return;
-	other = run_variant(cfg, k, opt == 1 ? 0 : PREP_RING_BYTES, opt != 2,
-	                    nth, rgb, w, h, &n2);
+	other = run_variant(cfg, k, opt == 1, opt != 2, nth, rgb, w, h, &n2);
 	ck_assert_uint_eq(n, n2);
 	ck_assert_msg(memcmp(first, other, n * sizeof(float)) == 0,
 	              "%s %dx%d kernels %s, %d threads, %s differ",
 	              tf ? "tf" : "torch", w, h, k->name, nth,
-	              opt == 0   ? "defaults"
-	              : opt == 1 ? "no ring"
+	              opt == 0   ? "as chosen"
+	              : opt == 1 ? "other ring choice"
 	                         : "no VBMI");
 	free(other);
 }
@@ -549,9 +549,8 @@ START_TEST(test_simd_kernels_agree)
 		prep_config_default(&cfg, f == 0 ? PREP_RESIZE_TF
 		                                 : PREP_RESIZE_TORCH);
 		for (si = 0; si < 5; si++) {
-			first =
-			    run_variant(&cfg, k[0], PREP_RING_BYTES, false, 1,
-			                rgb, sizes[si][0], sizes[si][1], &n);
+			first = run_variant(&cfg, k[0], false, false, 1, rgb,
+			                    sizes[si][0], sizes[si][1], &n);
 			for (v = 0; v < nk; v++)
 				for (nth = 1; nth <= 3; nth++)
 					for (opt = 0; opt < 3; opt++)
