@@ -14,10 +14,10 @@
 #include "model/prep.h"
 
 #define PREP_MAX_SIDE 65536 /* pixels; image/ limits are far lower */
-#define PREP_RING_BYTES                                                        \
-	(8u << 20)        /* largest TF ring of converted input                \
-	                   * rows per thread (else no ring) */
-#define PREP_MAX_PATCH 64 /* largest patch side prep_config_check allows */
+/* Bytes: the largest TF ring of converted input rows per thread (a longer
+ * span reads the uint8 input instead). */
+#define PREP_RING_BYTES (8u << 20)
+#define PREP_MAX_PATCH  64 /* largest patch side prep_config_check allows */
 
 /* Resampling weights along one axis: output o reads len[o] source samples
  * from start[o] on, with weights w[o * taps ...]. */
@@ -93,7 +93,7 @@ struct prep {
 	float fin_mean[48], fin_std[48], fin_inv[48];
 	bool stream;     /* emit with non-temporal stores where it can */
 	bool vbmi;       /* the CPU has AVX512_VBMI (byte permutes) */
-	size_t ring_max; /* bytes: largest TF ring per thread (tests set 0) */
+	size_t ring_max; /* bytes: largest TF ring per thread */
 	/* Per thread scratch (scratch_row floats each), laid out as:
 	 *   row      img->w * 3 + 1 floats: one row between the two passes
 	 *   ring     ring_slots rows of ring_stride floats: TF, converted
