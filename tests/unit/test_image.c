@@ -263,18 +263,13 @@ START_TEST(test_png_palette_with_trns_gives_palette_colours)
 	fill(idx, sizeof(idx), 4);
 	for (i = 0; i < 15; i++)
 		idx[i] &= 15;
+	/* the same indices as 4-bit samples, two to a byte, high first */
+	memset(packed, 0, sizeof(packed));
+	for (y = 0; y < 3; y++)
+		for (x = 0; x < 5; x++)
+			packed[y * 3 + x / 2] |=
+			    (uint8_t)(idx[y * 5 + x] << (x % 2 ? 0 : 4));
 	for (depth = 4; depth <= 8; depth += 4) {
-		memset(packed, 0, sizeof(packed));
-		for (y = 0; y < 3; y++)
-			for (x = 0; x < 5; x++)
-				if (depth == 8)
-					packed[y * 3 + x] = idx[y * 5 + x];
-		if (depth == 4)
-			for (y = 0; y < 3; y++)
-				for (x = 0; x < 5; x++)
-					packed[y * 3 + x / 2] |=
-					    (uint8_t)(idx[y * 5 + x]
-					              << (x % 2 ? 0 : 4));
 		png =
 		    depth == 8
 		        ? encode_png_ll(idx, 5, 3, PNG_COLOR_TYPE_PALETTE, 8, 5,
