@@ -20,18 +20,8 @@ shared=${POINTD_SHARED:-$here/../../shared}
 img="$shared/golden/images/screenshot_1280x720.png"
 [ -x "$bench" ] || { echo "bench_prep.sh: $bench not built (make bench/bench_prep)"; exit 1; }
 [ -f "$img" ] || { echo "bench_prep.sh: $img missing (set POINTD_SHARED)"; exit 1; }
-runs=101
-threads=
-processor=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--runs) runs=$2; shift 2 ;;
-	--threads) threads=$2; shift 2 ;;
-	--py-processor) processor=$2; shift 2 ;;
-	*) echo "usage: bench_prep.sh [--runs N] [--threads N] [--py-processor FILE]"; exit 2 ;;
-	esac
-done
-[ -z "$processor" ] || [ -f "$processor" ] || { echo "bench_prep.sh: $processor: no such file"; exit 1; }
+. "$here/peer_args.sh"
+peer_args bench_prep.sh 101 "$@"
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -41,10 +31,7 @@ set -- --runs "$runs" --png-1080 "$png1080"
 [ -z "$threads" ] || set -- "$@" --threads "$threads"
 
 # The Python with PIL (Debian's python3; a pyenv one may lack it).
-py=
-for p in python3 /usr/bin/python3; do
-	command -v "$p" >/dev/null 2>&1 && "$p" -c 'import PIL' 2>/dev/null && { py=$p; break; }
-done
+py=$(peer_python PIL)
 if [ -n "$py" ]; then
 	pil=$("$py" - "$img" "$png1080" "$runs" <<'PY'
 import sys, time

@@ -20,26 +20,12 @@ for b in bench_prep2 bench_prep; do
 	[ -x "$build/bench/$b" ] || { echo "bench_prep2.sh: $build/bench/$b not built (make bench/$b)"; exit 1; }
 done
 [ -f "$src" ] || { echo "bench_prep2.sh: $src missing (set POINTD_SHARED)"; exit 1; }
-runs=41
-threads=
-processor=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--runs) runs=$2; shift 2 ;;
-	--threads) threads=$2; shift 2 ;;
-	--py-processor) processor=$2; shift 2 ;;
-	*) echo "usage: bench_prep2.sh [--runs N] [--threads N] [--py-processor FILE]"; exit 2 ;;
-	esac
-done
+. "$here/peer_args.sh"
+peer_args bench_prep2.sh 41 "$@"
 set -- --runs "$runs"
 [ -z "$threads" ] || set -- "$@" --threads "$threads"
 if [ -n "$processor" ]; then
-	[ -f "$processor" ] || { echo "bench_prep2.sh: $processor: no such file"; exit 1; }
-	py=
-	for p in python3 /usr/bin/python3; do
-		command -v "$p" >/dev/null 2>&1 && "$p" -c 'import PIL, torchvision' 2>/dev/null && { py=$p; break; }
-	done
-	[ -n "$py" ] || { echo "bench_prep2.sh: --py-processor needs python3 with PIL and torchvision (apt-get install python3-torchvision)"; exit 1; }
+	py=$(peer_python 'PIL, torchvision') || { echo "bench_prep2.sh: --py-processor needs python3 with PIL and torchvision (apt-get install python3-torchvision)"; exit 1; }
 	tmp=$(mktemp -d) || exit 1
 	trap 'rm -rf "$tmp"' EXIT INT TERM
 	# the same nearest-neighbour 1920x1080 image bench_prep2 makes
