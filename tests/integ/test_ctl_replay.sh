@@ -25,7 +25,9 @@ CONF
 	"$CTL" replay --database "$DBT" --url "$U" 1 > "$TMP/a.txt" ||
 		fail "replay --url of an unchanged session exited non-zero"
 	grep -q "3 requests, 0 changed" "$TMP/a.txt" || fail "no summary (A)"
-	sqlite3 "$DBT" "UPDATE answers SET points = '[{\"x\":110.0,\"y\":75.0}]' WHERE request = 1" ||
+	# pointd is still running and may hold the write lock for a moment
+	# (it records the replay session): wait for it as pointd itself would
+	sqlite3 -cmd ".timeout 10000" "$DBT" "UPDATE answers SET points = '[{\"x\":110.0,\"y\":75.0}]' WHERE request = 1" ||
 		fail "sqlite3 update"
 	rc=0
 	"$CTL" replay --database "$DBT" --url "$U" --json 1 > "$TMP/a.json" ||
