@@ -28,4 +28,28 @@ char *tu_tmpdir(void);
 /* Remove a directory tree made by tu_tmpdir. */
 void tu_rmtree(const char *path);
 
+/*
+ * A golden safetensors file read whole (tu_st.c; link jansson).  The
+ * engine's model/st.c reads float tensors only; golden files also hold
+ * I64 and U8 ones.  A malformed file exits 99 with a message.
+ */
+struct json_t;
+struct tu_st {
+	unsigned char *buf;
+	size_t len, data_off;
+	struct json_t *hdr;
+};
+void tu_st_open(struct tu_st *g, const char *path);
+void tu_st_close(struct tu_st *g);
+/* The data of tensor name (unaligned) and its element count in *count;
+ * NULL when the file has no such tensor.  With dtype non-NULL ("F32",
+ * "I64", "U8", ...) the tensor must have it; shape (4 entries) and ndim
+ * may be NULL. */
+const void *tu_st_get(const struct tu_st *g, const char *name,
+                      const char *dtype, int64_t shape[4], int *ndim,
+                      size_t *count);
+/* Element i of a little-endian I64 or F32 array at p (unaligned). */
+int64_t tu_i64_at(const void *p, size_t i);
+float tu_f32_at(const void *p, size_t i);
+
 #endif

@@ -38,81 +38,18 @@
 #define TOL_PATCHK 5e-4
 #define TOL_POINT  1e-6
 
-/* ---- golden safetensors ---- */
-struct gold {
-	unsigned char *buf;
-	size_t len, off;
-	json_t *hdr;
-};
-
-static void
-gold_open(struct gold *g, const char *path)
-{
-	json_error_t je;
-	uint64_t n = 0;
-
-	g->buf = tu_read_file(path, &g->len);
-	ck_assert_uint_ge(g->len, 8);
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | g->buf[i];
-	ck_assert_uint_le(n, g->len - 8);
-	g->hdr = json_loadb((char *)g->buf + 8, (size_t)n, 0, &je);
-	ck_assert_msg(g->hdr != NULL, "%s: %s", path, je.text);
-	g->off = 8 + (size_t)n;
-}
-
-static void
-gold_close(struct gold *g)
-{
-	json_decref(g->hdr);
-	free(g->buf);
-}
-
-/* Raw bytes of a tensor and its element count; NULL when absent. */
-static const void *
-gold_get(const struct gold *g, const char *name, size_t *count)
-{
-	json_t *t = json_object_get(g->hdr, name), *v;
-	size_t i, n = 1, b;
-
-	if (t == NULL)
-		return NULL;
-	json_array_foreach(json_object_get(t, "shape"), i, v) n *=
-	    (size_t)json_integer_value(v);
-	b = (size_t)json_integer_value(
-	    json_array_get(json_object_get(t, "data_offsets"), 0));
-	*count = n;
-	return g->buf + g->off + b;
-}
-
-static float
-f32_at(const void *p, size_t i)
-{
-	float v;
-	memcpy(&v, (const char *)p + i * 4, 4);
-	return v;
-}
-
-static int64_t
-i64_at(const void *p, size_t i)
-{
-	int64_t v;
-	memcpy(&v, (const char *)p + i * 8, 8);
-	return v;
-}
-
 /* Max |ours - golden| over n floats; asserts the count. */
 static double
-maxdiff(const struct gold *g, const char *name, const float *ours, size_t n)
+maxdiff(const struct tu_st *g, const char *name, const float *ours, size_t n)
 {
 	size_t cnt, i;
-	const void *p = gold_get(g, name, &cnt);
+	const void *p = tu_st_get(g, name, NULL, NULL, NULL, &cnt);
 	double mx = 0;
 
 	ck_assert_msg(p != NULL, "%s missing", name);
 	ck_assert_msg(cnt == n, "%s: %zu values, ours %zu", name, cnt, n);
 	for (i = 0; i < n; i++) {
-		double a = f32_at(p, i), b = ours[i], dd;
+		double a = tu_f32_at(p, i), b = ours[i], dd;
 		if (a <= -1e38 && b == -INFINITY)
 			continue;
 		dd = fabs(a - b);
@@ -125,7 +62,7 @@ maxdiff(const struct gold *g, const char *name, const float *ours, size_t n)
 /* ---- one run ---- */
 struct run {
 	struct model2_session *s;
-	const struct gold *g;
+	const struct tu_st *g;
 	bool forced, check_steps;
 	int n_prompt;
 	float *hidden0;   /* [d] prefill hidden state */
@@ -148,17 +85,17 @@ on_logits(void *arg, float *L, int n, const int32_t *ids, int n_ids)
 	if (r->check_steps && k > 0) {
 		double d;
 		snprintf(nm, sizeof(nm), "point.step%d.patch_logits", k);
-		if (gold_get(r->g, nm, &cnt) != NULL) {
+		if (tu_st_get(r->g, nm, NULL, NULL, NULL, &cnt) != NULL) {
 			d = maxdiff(r->g, nm, s->pdots, (size_t)s->pt.n + 1);
 			r->step_diff = d > r->step_diff ? d : r->step_diff;
 		}
 		snprintf(nm, sizeof(nm), "point.step%d.subpatch_logits", k);
-		if (gold_get(r->g, nm, &cnt) != NULL) {
+		if (tu_st_get(r->g, nm, NULL, NULL, NULL, &cnt) != NULL) {
 			d = maxdiff(r->g, nm, s->sublog, MODEL2_N_SUB);
 			r->step_diff = d > r->step_diff ? d : r->step_diff;
 		}
 		snprintf(nm, sizeof(nm), "point.step%d.location_logits", k);
-		if (gold_get(r->g, nm, &cnt) != NULL) {
+		if (tu_st_get(r->g, nm, NULL, NULL, NULL, &cnt) != NULL) {
 			d = maxdiff(r->g, nm, s->loclog, MODEL2_N_LOC);
 			r->step_diff = d > r->step_diff ? d : r->step_diff;
 		}
@@ -199,7 +136,7 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
          struct outcome *out)
 {
 	char rel[512];
-	struct gold g;
+	struct tu_st g;
 	json_t *gj;
 	struct image img;
 	struct model_image mi;
@@ -218,7 +155,7 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 	gj = load_json(tu_shared(rel));
 	snprintf(rel, sizeof(rel), "golden/%s/case%d/golden.safetensors",
 	         folder, c);
-	gold_open(&g, tu_shared(rel));
+	tu_st_open(&g, tu_shared(rel));
 	snprintf(rel, sizeof(rel), "golden/%s/images/%s", folder,
 	         json_string_value(json_object_get(gj, "image")));
 	bytes = tu_read_file(tu_shared(rel), &n);
@@ -231,7 +168,7 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 	s = model2_session_new(m, 24, &e);
 	ck_assert_msg(s != NULL, "%s", e.msg);
 
-	p = gold_get(&g, "gen.tokens", &cnt);
+	p = tu_st_get(&g, "gen.tokens", NULL, NULL, NULL, &cnt);
 	ck_assert(p != NULL && cnt <= 64);
 	n_gen = (int)cnt;
 	memset(&r, 0, sizeof(r));
@@ -256,7 +193,7 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 	rq.raw_logits = raw;
 	rq.scores = sc;
 	/* the prompt length is needed by on_logits: golden input_ids */
-	p = gold_get(&g, "pre.input_ids", &cnt);
+	p = tu_st_get(&g, "pre.input_ids", NULL, NULL, NULL, &cnt);
 	r.n_prompt = (int)cnt;
 	if (m->hp.point) {
 		size_t np = (size_t)json_integer_value(
@@ -270,10 +207,10 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 	/* prompt ids from text through the real tokenizer and the map */
 	ck_assert_int_eq(res.n_prompt, (int)cnt);
 	for (i = 0; i < cnt; i++)
-		ck_assert_msg(res.prompt_ids[i] == i64_at(p, i),
+		ck_assert_msg(res.prompt_ids[i] == tu_i64_at(p, i),
 		              "%s case %d: input id %zu: ours %d, golden %lld",
 		              folder, c, i, res.prompt_ids[i],
-		              (long long)i64_at(p, i));
+		              (long long)tu_i64_at(p, i));
 	nl = model2_n_logits(s);
 	if (full) {
 		double dv, dp, dc, dh, dl, dr = 0, ds = 0;
@@ -290,14 +227,16 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 		dl = maxdiff(&g, "logits.step0", s->first_logits, (size_t)nl);
 		for (int k = 0; k < n_gen; k++) {
 			char nm[2][32] = {"gen.raw_logits", "gen.scores"};
-			const void *gr = gold_get(&g, nm[0], &cnt);
-			const void *gs = gold_get(&g, nm[1], &cnt);
+			const void *gr =
+			    tu_st_get(&g, nm[0], NULL, NULL, NULL, &cnt);
+			const void *gs =
+			    tu_st_get(&g, nm[1], NULL, NULL, NULL, &cnt);
 			ck_assert_uint_eq(cnt, (size_t)n_gen * nl);
 			for (int j = 0; j < nl; j++) {
-				double a = f32_at(gr, (size_t)k * nl + j);
+				double a = tu_f32_at(gr, (size_t)k * nl + j);
 				double b = raw[(size_t)k * nl + j];
 				dr = fabs(a - b) > dr ? fabs(a - b) : dr;
-				a = f32_at(gs, (size_t)k * nl + j);
+				a = tu_f32_at(gs, (size_t)k * nl + j);
 				b = sc[(size_t)k * nl + j];
 				if (a <= -1e38 || b == -INFINITY) {
 					ck_assert_msg(
@@ -320,10 +259,10 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 		                  dr <= TOL_LOGIT && ds <= TOL_LOGIT,
 		              "%s case %d: logits off", folder, c);
 		if (m->hp.point) {
-			const void *mk =
-			    gold_get(&g, "point.patch_k_mask", &cnt);
-			const void *kp =
-			    gold_get(&g, "point.image_pos_ids", &cnt);
+			const void *mk = tu_st_get(&g, "point.patch_k_mask",
+			                           NULL, NULL, NULL, &cnt);
+			const void *kp = tu_st_get(&g, "point.image_pos_ids",
+			                           NULL, NULL, NULL, &cnt);
 			double dk = maxdiff(&g, "point.patch_k", s->patch_k,
 			                    ((size_t)s->n_tok + 1) * m->hp.pd);
 			double dsk =
@@ -333,7 +272,8 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 				ck_assert_int_eq(((const uint8_t *)mk)[i],
 				                 s->pt.sel[i]);
 			for (i = 0; i < (size_t)s->n_tok; i++)
-				ck_assert_int_eq(i64_at(kp, i), s->pt.kpos[i]);
+				ck_assert_int_eq(tu_i64_at(kp, i),
+				                 s->pt.kpos[i]);
 			printf(" patch_k %.2e subpatch_k %.2e steps %.2e", dk,
 			       dsk, r.step_diff);
 			fflush(stdout);
@@ -347,16 +287,16 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 		    maxdiff(&g, "logits.step0", s->first_logits, (size_t)nl);
 	}
 	/* tokens */
-	p = gold_get(&g, "gen.tokens", &cnt);
+	p = tu_st_get(&g, "gen.tokens", NULL, NULL, NULL, &cnt);
 	out->n_tokens = res.n_ids;
 	for (i = 0; i < (size_t)res.n_ids && i < 64; i++)
 		out->tokens[i] = res.ids[i];
 	ck_assert_int_eq(res.n_ids, n_gen);
 	for (i = 0; i < cnt; i++)
-		ck_assert_msg(res.ids[i] == i64_at(p, i),
+		ck_assert_msg(res.ids[i] == tu_i64_at(p, i),
 		              "%s case %d: token %zu: ours %d golden %lld",
 		              folder, c, i, res.ids[i],
-		              (long long)i64_at(p, i));
+		              (long long)tu_i64_at(p, i));
 	/* points */
 	{
 		json_t *pts = json_object_get(gj, "points"), *v;
@@ -397,7 +337,7 @@ run_case(struct model2 *m, const char *folder, int c, bool full,
 	free(r.hidden0);
 	free(img.rgb);
 	model2_session_free(s);
-	gold_close(&g);
+	tu_st_close(&g);
 	json_decref(gj);
 }
 
@@ -478,7 +418,7 @@ START_TEST(model_api_runs_molmopoint_bit_identical_across_threads)
 	struct model_result res1;
 	struct image img;
 	struct model_image mi;
-	struct gold g;
+	struct tu_st g;
 	struct err e;
 	json_t *gj;
 	void *bytes;
@@ -498,8 +438,8 @@ START_TEST(model_api_runs_molmopoint_bit_identical_across_threads)
 	ck_assert_msg(s != NULL, "%s", e.msg);
 	gj = load_json(tu_shared("golden/molmo2-molmopoint-tiny/case1/"
 	                         "golden.json"));
-	gold_open(&g, tu_shared("golden/molmo2-molmopoint-tiny/case1/"
-	                        "golden.safetensors"));
+	tu_st_open(&g, tu_shared("golden/molmo2-molmopoint-tiny/case1/"
+	                         "golden.safetensors"));
 	bytes = tu_read_file(
 	    tu_shared(
 	        "golden/molmo2-molmopoint-tiny/images/case1_1280x720.png"),
@@ -515,10 +455,10 @@ START_TEST(model_api_runs_molmopoint_bit_identical_across_threads)
 	rq.max_new_tokens = 64;
 	ck_assert_msg(model_run(s, &rq, &res, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(res.stop, MODEL_STOP_EOS);
-	gt = gold_get(&g, "gen.tokens", &cnt);
+	gt = tu_st_get(&g, "gen.tokens", NULL, NULL, NULL, &cnt);
 	ck_assert_int_eq(res.n_ids, (int)cnt - 1); /* EOS excluded */
 	for (int i = 0; i < res.n_ids; i++)
-		ck_assert_int_eq(res.ids[i], i64_at(gt, (size_t)i));
+		ck_assert_int_eq(res.ids[i], tu_i64_at(gt, (size_t)i));
 	ck_assert_int_eq(res.n_points, 1);
 	ck_assert(fabs(res.points[2] - 258.79611650485435) < TOL_POINT);
 	ck_assert(fabs(res.points[3] - 1.8276923076923077) < TOL_POINT);
@@ -554,7 +494,7 @@ START_TEST(model_api_runs_molmopoint_bit_identical_across_threads)
 
 	model2_session_free(s1);
 	model2_close(m1);
-	gold_close(&g);
+	tu_st_close(&g);
 	json_decref(gj);
 	free(img.rgb);
 	model_session_free(s);

@@ -38,78 +38,6 @@
 #define TOL_PIXEL   0.0
 #define TOL_CROPSUM 1e-6 /* relative */
 
-/* ---- Golden safetensors (U8 / I64 / F32; model/st.h reads floats only) */
-
-struct gold {
-	unsigned char *buf;
-	size_t len;
-	json_t *hdr;
-	size_t data_off;
-};
-
-static void
-gold_open(struct gold *g, const char *path)
-{
-	json_error_t jerr;
-	uint64_t n = 0;
-
-	g->buf = tu_read_file(path, &g->len);
-	ck_assert_uint_ge(g->len, 8);
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | g->buf[i];
-	ck_assert_uint_le(n, g->len - 8);
-	g->hdr = json_loadb((char *)g->buf + 8, (size_t)n, 0, &jerr);
-	ck_assert_msg(g->hdr != NULL, "%s: %s", path, jerr.text);
-	g->data_off = 8 + (size_t)n;
-}
-
-static void
-gold_close(struct gold *g)
-{
-	json_decref(g->hdr);
-	free(g->buf);
-}
-
-/* Tensor name with dtype dt; fills shape (up to 4) and *count; NULL when
- * absent. */
-static const void *
-gold_get(const struct gold *g, const char *name, const char *dt,
-         long long shape[4], int *ndim, size_t *count)
-{
-	json_t *t = json_object_get(g->hdr, name), *v;
-	size_t i, n = 1, esz, b, end;
-
-	if (t == NULL)
-		return NULL;
-	ck_assert_str_eq(json_string_value(json_object_get(t, "dtype")), dt);
-	*ndim = 0;
-	json_array_foreach(json_object_get(t, "shape"), i, v)
-	{
-		ck_assert_int_lt(i, 4);
-		shape[i] = json_integer_value(v);
-		n *= (size_t)shape[i];
-		*ndim = (int)i + 1;
-	}
-	esz = strcmp(dt, "U8") == 0 ? 1 : strcmp(dt, "I64") == 0 ? 8 : 4;
-	b = (size_t)json_integer_value(
-	    json_array_get(json_object_get(t, "data_offsets"), 0));
-	end = (size_t)json_integer_value(
-	    json_array_get(json_object_get(t, "data_offsets"), 1));
-	ck_assert_uint_eq(end - b, n * esz);
-	ck_assert_uint_le(g->data_off + end, g->len);
-	*count = n;
-	return g->buf + g->data_off + b;
-}
-
-static int64_t
-i64_at(const void *p, size_t i)
-{
-	int64_t v;
-
-	memcpy(&v, (const char *)p + i * 8, 8);
-	return v;
-}
-
 /* ---- One golden case ---- */
 
 struct ctx {
@@ -141,21 +69,21 @@ decode_png(const char *path, struct image *img)
 
 /* Compare an I64 golden tensor with our int32 array, exactly. */
 static void
-check_i64(const struct gold *g, const char *name, const int32_t *ours, size_t n,
-          const char *what)
+check_i64(const struct tu_st *g, const char *name, const int32_t *ours,
+          size_t n, const char *what)
 {
-	long long shape[4];
+	int64_t shape[4];
 	int nd;
 	size_t cnt;
-	const void *p = gold_get(g, name, "I64", shape, &nd, &cnt);
+	const void *p = tu_st_get(g, name, "I64", shape, &nd, &cnt);
 
 	ck_assert_msg(p != NULL, "%s: %s missing", what, name);
 	ck_assert_msg(cnt == n, "%s: %s has %zu values, we have %zu", what,
 	              name, cnt, n);
 	for (size_t i = 0; i < n; i++)
-		ck_assert_msg(i64_at(p, i) == ours[i],
+		ck_assert_msg(tu_i64_at(p, i) == ours[i],
 		              "%s: %s[%zu] = %lld, ours %d", what, name, i,
-		              (long long)i64_at(p, i), ours[i]);
+		              (long long)tu_i64_at(p, i), ours[i]);
 }
 
 static void
@@ -164,7 +92,7 @@ check_case(struct ctx *cx, const char *folder, int c)
 	char rel[512], what[128], text[1024], hex[SHA256_HEX_LEN];
 	char *mdir;
 	json_t *gj, *arr, *v;
-	struct gold g;
+	struct tu_st g;
 	struct image img;
 	struct model_image mi;
 	struct prep2_config cfg;
@@ -173,7 +101,7 @@ check_case(struct ctx *cx, const char *folder, int c)
 	struct prep2 *p;
 	struct vocab_map *vm;
 	struct err e;
-	long long shape[4];
+	int64_t shape[4];
 	int nd, max_crops;
 	size_t cnt, i, n_text_cap = 256, n;
 	const void *t;
@@ -187,7 +115,7 @@ check_case(struct ctx *cx, const char *folder, int c)
 	gj = load_json(tu_shared(rel));
 	snprintf(rel, sizeof(rel), "golden/%s/case%d/golden.safetensors",
 	         folder, c);
-	gold_open(&g, tu_shared(rel));
+	tu_st_open(&g, tu_shared(rel));
 	snprintf(rel, sizeof(rel), "golden/%s/images/%s", folder,
 	         json_string_value(json_object_get(gj, "image")));
 	decode_png(tu_shared(rel), &img);
@@ -206,8 +134,8 @@ check_case(struct ctx *cx, const char *folder, int c)
 	              "%s", e.msg);
 
 	/* Crop count, grids. */
-	t = gold_get(&g, "pre.image_num_crops", "I64", shape, &nd, &cnt);
-	ck_assert_int_eq(i64_at(t, 0), out.n_crops);
+	t = tu_st_get(&g, "pre.image_num_crops", "I64", shape, &nd, &cnt);
+	ck_assert_int_eq(tu_i64_at(t, 0), out.n_crops);
 	ck_assert_int_eq(json_integer_value(json_object_get(gj, "n_crops")),
 	                 out.n_crops);
 	{
@@ -216,17 +144,17 @@ check_case(struct ctx *cx, const char *folder, int c)
 	}
 
 	/* The two resized uint8 images, exactly. */
-	t = gold_get(&g, "pre.resized_u8.0", "U8", shape, &nd, &cnt);
-	ck_assert_msg(t != NULL && shape[0] == out.tiled_h &&
-	                  shape[1] == out.tiled_w,
-	              "%s: tiled image %lldx%lld, ours %dx%d", what, shape[1],
-	              shape[0], out.tiled_w, out.tiled_h);
+	t = tu_st_get(&g, "pre.resized_u8.0", "U8", shape, &nd, &cnt);
+	ck_assert_msg(
+	    t != NULL && shape[0] == out.tiled_h && shape[1] == out.tiled_w,
+	    "%s: tiled image %lldx%lld, ours %dx%d", what, (long long)shape[1],
+	    (long long)shape[0], out.tiled_w, out.tiled_h);
 	n = 0;
 	for (i = 0; i < cnt; i++)
 		n += ((const uint8_t *)t)[i] != out.tiled_u8[i];
 	ck_assert_msg(n == 0, "%s: %zu of %zu tiled u8 values differ", what, n,
 	              cnt);
-	t = gold_get(&g, "pre.resized_u8.1", "U8", shape, &nd, &cnt);
+	t = tu_st_get(&g, "pre.resized_u8.1", "U8", shape, &nd, &cnt);
 	ck_assert_uint_eq(cnt, (size_t)cfg.crop * cfg.crop * 3);
 	n = 0;
 	for (i = 0; i < cnt; i++)
@@ -237,7 +165,7 @@ check_case(struct ctx *cx, const char *folder, int c)
 	/* Float pixels: element by element where stored; always the hash of
 	 * the whole tensor (float32 little-endian) and the per-crop sums. */
 	cnt = (size_t)out.n_crops * out.n_patches * out.patch_dim;
-	t = gold_get(&g, "pre.pixel_values", "F32", shape, &nd, &n);
+	t = tu_st_get(&g, "pre.pixel_values", "F32", shape, &nd, &n);
 	if (t != NULL) {
 		ck_assert_uint_eq(n, cnt);
 		for (i = 0; i < cnt; i++) {
@@ -273,7 +201,7 @@ check_case(struct ctx *cx, const char *folder, int c)
 	    json_integer_value(json_object_get(gj, "n_image_tokens_pooled")),
 	    out.n_tokens);
 	if (json_object_get(g.hdr, "meta.subpatch_mapping") != NULL) {
-		gold_get(&g, "meta.subpatch_mapping", "I64", shape, &nd, &cnt);
+		tu_st_get(&g, "meta.subpatch_mapping", "I64", shape, &nd, &cnt);
 		ck_assert_int_eq(shape[0], out.grid_h);
 		ck_assert_int_eq(shape[1], out.grid_w);
 		check_i64(&g, "meta.subpatch_mapping", out.patch_grid,
@@ -334,15 +262,15 @@ check_case(struct ctx *cx, const char *folder, int c)
 	/* token_type_ids (both vocabularies agree) and attention_mask. */
 	types = malloc(n);
 	prep2_token_types(&ck_ids, ids2, n, types);
-	t = gold_get(&g, "pre.token_type_ids", "U8", shape, &nd, &cnt);
+	t = tu_st_get(&g, "pre.token_type_ids", "U8", shape, &nd, &cnt);
 	ck_assert_uint_eq(cnt, n);
 	ck_assert_msg(memcmp(t, types, n) == 0, "%s: token types", what);
 	prep2_token_types(&real_ids, ids, n, types);
 	ck_assert_msg(memcmp(t, types, n) == 0, "%s: real token types", what);
-	t = gold_get(&g, "pre.attention_mask", "I64", shape, &nd, &cnt);
+	t = tu_st_get(&g, "pre.attention_mask", "I64", shape, &nd, &cnt);
 	ck_assert_uint_eq(cnt, n);
 	for (i = 0; i < n; i++)
-		ck_assert_int_eq(i64_at(t, i), 1);
+		ck_assert_int_eq(tu_i64_at(t, i), 1);
 
 	/* Generated ids map back to the real ones (point tokens included). */
 	{
@@ -379,7 +307,7 @@ check_case(struct ctx *cx, const char *folder, int c)
 	prep2_free(p);
 	free(mdir);
 	image_fini(&img);
-	gold_close(&g);
+	tu_st_close(&g);
 	json_decref(gj);
 }
 
