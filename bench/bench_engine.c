@@ -27,87 +27,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "image/image.h"
 #include "model/model.h"
 #include "model/model_impl.h"
 #include "model/tok.h"
+#include "util/clock.h"
 #include "util/str.h"
 
 #define MAXREP 16
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* CPU time of the whole process (all threads), ms: on a shared machine
- * wall time includes waiting; this does not. */
-static double
-cpu_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *p;
-	long n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "bench_engine: cannot read %s\n", path);
-		exit(1);
-	}
-	p = malloc((size_t)n + 1);
-	if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n) {
-		fprintf(stderr, "bench_engine: short read on %s\n", path);
-		exit(1);
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
-
-/* argv[i] as an integer in [lo, hi], def when absent; exits on junk. */
-static long long
-arg(int argc, char **argv, int i, long long lo, long long hi, long long def)
-{
-	long long v;
-	const char *err;
-
-	if (argc <= i)
-		return def;
-	if (str_to_ll(argv[i], lo, hi, &v, &err) == -1) {
-		fprintf(stderr, "bench_engine: argument %d: %s: %s\n", i,
-		        argv[i], err);
-		exit(2);
-	}
-	return v;
-}
 
 int
 main(int argc, char **argv)
@@ -122,10 +50,11 @@ main(int argc, char **argv)
 	double t_pre[MAXREP], t_vis[MAXREP], t_fill[MAXREP], t_dec[MAXREP],
 	    t_head[MAXREP], t0, pre, vis, fill, dec, head, per_blk, per_crop,
 	    c_vis[MAXREP], c_fill[MAXREP], c_dec[MAXREP], c0;
-	int threads = (int)arg(argc, argv, 3, 1, 256, 1);
-	int reps = (int)arg(argc, argv, 4, 1, MAXREP, 1);
-	int crops = (int)arg(argc, argv, 5, 1, MODEL_MAX_CROPS, 1);
-	int steps = (int)arg(argc, argv, 6, 1, 4096, 8);
+	int threads = (int)bench_arg("bench_engine", argc, argv, 3, 1, 256, 1);
+	int reps = (int)bench_arg("bench_engine", argc, argv, 4, 1, MAXREP, 1);
+	int crops = (int)bench_arg("bench_engine", argc, argv, 5, 1,
+	                           MODEL_MAX_CROPS, 1);
+	int steps = (int)bench_arg("bench_engine", argc, argv, 6, 1, 4096, 8);
 	int r, c, k, n_ids = 0, d;
 	size_t len;
 	void *bytes;
@@ -156,7 +85,7 @@ main(int argc, char **argv)
 	printf("model: %s\nthreads %d, reps %d (medians), ViT on %d crop(s), "
 	       "%d decode steps\n",
 	       desc, threads, reps, crops, steps);
-	bytes = slurp(argv[2], &len);
+	bytes = bench_read_file("bench_engine", argv[2], (size_t)1 << 30, &len);
 	if (image_decode(bytes, len, NULL, &img, &e) == -1) {
 		fprintf(stderr, "bench_engine: %s: %s\n", argv[2], e.msg);
 		return 1;
@@ -168,7 +97,7 @@ main(int argc, char **argv)
 	row = malloc((size_t)m->n_vocab_out * sizeof(float));
 
 	for (r = 0; r < reps; r++) {
-		t0 = now_ms();
+		t0 = clock_ms();
 		if (prep_run(s->prep, &mi, s->pool, &po, &e) == -1) {
 			fprintf(stderr, "bench_engine: %s\n", e.msg);
 			return 1;
@@ -178,14 +107,14 @@ main(int argc, char **argv)
 		n_ids = (int)prep_build_input_ids(&po, &m->prep_ids, tids,
 		                                  (size_t)nt, s->ids,
 		                                  (size_t)s->n_ctx, &e);
-		t_pre[r] = now_ms() - t0;
+		t_pre[r] = clock_ms() - t0;
 		if (n_ids < 0) {
 			fprintf(stderr, "bench_engine: %s\n", e.msg);
 			return 1;
 		}
 
-		t0 = now_ms();
-		c0 = cpu_ms();
+		t0 = clock_ms();
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		for (c = 0; c < crops; c++) {
 			vit_crop(s,
 			         po.images +
@@ -193,38 +122,38 @@ main(int argc, char **argv)
 			         c);
 			conn_crop(s, po.masks + (size_t)c * m->n_patch, c);
 		}
-		t_vis[r] = now_ms() - t0;
-		c_vis[r] = cpu_ms() - c0;
+		t_vis[r] = clock_ms() - t0;
+		c_vis[r] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
 
 		lm_embed(m, s->ids, n_ids, s->emb);
-		t0 = now_ms();
-		c0 = cpu_ms();
+		t0 = clock_ms();
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		s->n_past = 0;
 		lm_forward(s, s->emb, n_ids, NULL);
-		t_fill[r] = now_ms() - t0;
-		c_fill[r] = cpu_ms() - c0;
+		t_fill[r] = clock_ms() - t0;
+		c_fill[r] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
 
-		t0 = now_ms();
-		c0 = cpu_ms();
+		t0 = clock_ms();
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		for (k = 0; k < steps; k++) {
 			t = gen_argmax(s->logits, m->n_vocab_out);
 			lm_embed(m, &t, 1, s->emb + (size_t)s->n_past * d);
 			lm_forward(s, s->emb + (size_t)s->n_past * d, 1, NULL);
 		}
-		t_dec[r] = (now_ms() - t0) / steps;
-		c_dec[r] = (cpu_ms() - c0) / steps;
+		t_dec[r] = (clock_ms() - t0) / steps;
+		c_dec[r] = (bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / steps;
 
-		t0 = now_ms();
+		t0 = clock_ms();
 		for (k = 0; k < steps; k++)
 			kern_linear(s->pool, row, s->emb, 1, &m->w.lm_head,
 			            NULL);
-		t_head[r] = (now_ms() - t0) / steps;
+		t_head[r] = (clock_ms() - t0) / steps;
 	}
-	pre = median(t_pre, reps);
-	vis = median(t_vis, reps);
-	fill = median(t_fill, reps);
-	dec = median(t_dec, reps);
-	head = median(t_head, reps);
+	pre = bench_median(t_pre, reps);
+	vis = bench_median(t_vis, reps);
+	fill = bench_median(t_fill, reps);
+	dec = bench_median(t_dec, reps);
+	head = bench_median(t_head, reps);
 	per_crop = vis / crops;
 	per_blk = per_crop / m->vit_run; /* connector folded in: small */
 	printf("image %dx%d -> %d crops, %d prompt tokens\n", img.w, img.h,
@@ -241,8 +170,8 @@ main(int argc, char **argv)
 	       head);
 	printf("  CPU time, all threads: vision %.1f ms per crop, prefill "
 	       "%.1f ms, decode %.1f ms per token\n",
-	       median(c_vis, reps) / crops, median(c_fill, reps),
-	       median(c_dec, reps));
+	       bench_median(c_vis, reps) / crops, bench_median(c_fill, reps),
+	       bench_median(c_dec, reps));
 	printf("scaled to Molmo-7B-D (13 crops x 22 ViT blocks, 28 decoder "
 	       "blocks):\n");
 	printf("  preprocess      %10.1f ms\n", pre);
@@ -253,9 +182,10 @@ main(int argc, char **argv)
 	       (dec - head) / m->hp.n_layers * 28 + head);
 	printf("  (CPU time scaled the same way: vision %.1f s, prefill %.1f "
 	       "s, decode <= %.1f ms per token; CPU ms of all threads)\n",
-	       median(c_vis, reps) / crops / m->vit_run * 22 * po.n_crops / 1e3,
-	       median(c_fill, reps) / m->hp.n_layers * 28 / 1e3,
-	       median(c_dec, reps) / m->hp.n_layers * 28);
+	       bench_median(c_vis, reps) / crops / m->vit_run * 22 *
+	           po.n_crops / 1e3,
+	       bench_median(c_fill, reps) / m->hp.n_layers * 28 / 1e3,
+	       bench_median(c_dec, reps) / m->hp.n_layers * 28);
 	free(row);
 	free(tids);
 	free(bytes);

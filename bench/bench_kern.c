@@ -37,9 +37,11 @@
 #include <cblas.h>
 #endif
 
+#include "bench/benchutil.h"
 #include "model/kern.h"
 #include "model/kern_impl.h"
 #include "model/pool.h"
+#include "util/clock.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
 
@@ -60,30 +62,6 @@ static const struct shape {
 #define N_SHAPES (sizeof(shapes) / sizeof(shapes[0]))
 
 static const int batch_sizes[] = {1, 128, 577, 1207};
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *t, int n)
-{
-	qsort(t, (size_t)n, sizeof(*t), cmp_double);
-	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
 
 static uint64_t rng_state = 12345;
 
@@ -159,15 +137,6 @@ struct timing {
 	double wall, cpu; /* median seconds per call */
 };
 
-static double
-cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef void call_fn(void *arg, int run);
 
 static struct timing
@@ -178,14 +147,15 @@ measure(call_fn *fn, void *arg, int runs, int nth)
 
 	fn(arg, -1); /* warm-up */
 	for (int r = 0; r < runs; r++) {
-		double w0 = now_s(), c0 = cpu_s();
+		double w0 = (clock_ms() / 1e3),
+		       c0 = (bench_ms(CLOCK_PROCESS_CPUTIME_ID) / 1e3);
 
 		fn(arg, r);
-		tw[r] = now_s() - w0;
-		tc[r] = (cpu_s() - c0) / nth;
+		tw[r] = (clock_ms() / 1e3) - w0;
+		tc[r] = ((bench_ms(CLOCK_PROCESS_CPUTIME_ID) / 1e3) - c0) / nth;
 	}
-	t.wall = median(tw, runs);
-	t.cpu = median(tc, runs);
+	t.wall = bench_median(tw, runs);
+	t.cpu = bench_median(tc, runs);
 	return t;
 }
 

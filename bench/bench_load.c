@@ -15,26 +15,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "model/hparams.h"
 #include "model/st.h"
+#include "util/clock.h"
 #include "util/str.h"
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 int
 main(int argc, char **argv)
@@ -59,9 +44,9 @@ main(int argc, char **argv)
 	if (!have_hp)
 		fprintf(stderr, "bench_load: (config) %s\n", e.msg);
 	for (i = 0; i < runs; i++) {
-		t0 = now_ms();
+		t0 = clock_ms();
 		s = st_open(argv[1], &e);
-		t[i] = now_ms() - t0;
+		t[i] = clock_ms() - t0;
 		if (s == NULL) {
 			fprintf(stderr, "bench_load: %s\n", e.msg);
 			return 1;
@@ -71,7 +56,7 @@ main(int argc, char **argv)
 		shards = st_n_shards(s);
 		st_close(s);
 	}
-	qsort(t, (size_t)runs, sizeof(t[0]), cmp_double);
+	qsort(t, (size_t)runs, sizeof(t[0]), bench_cmp_double);
 	printf("dir %s\n", argv[1]);
 	if (have_hp)
 		printf("arch %s d_model %d layers %d vit_layers %d\n",

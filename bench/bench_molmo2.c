@@ -29,83 +29,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "image/image.h"
 #include "model/model2.h"
 #include "model/tok.h"
+#include "util/clock.h"
 #include "util/str.h"
 
 #define MAXREP 16
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static double
-cpu_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *p;
-	long n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "bench_molmo2: cannot read %s\n", path);
-		exit(1);
-	}
-	p = malloc((size_t)n + 1);
-	if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n) {
-		fprintf(stderr, "bench_molmo2: short read on %s\n", path);
-		exit(1);
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
-
-static long long
-arg(int argc, char **argv, int i, long long lo, long long hi, long long def)
-{
-	long long v;
-	const char *err;
-
-	if (argc <= i)
-		return def;
-	if (str_to_ll(argv[i], lo, hi, &v, &err) == -1) {
-		fprintf(stderr, "bench_molmo2: argument %d: %s: %s\n", i,
-		        argv[i], err);
-		exit(2);
-	}
-	return v;
-}
 
 int
 main(int argc, char **argv)
@@ -120,10 +51,10 @@ main(int argc, char **argv)
 	double t_pre[MAXREP], t_vis[MAXREP], t_con[MAXREP], t_fill[MAXREP],
 	    t_dec[MAXREP], t_head[MAXREP], c_vis[MAXREP], c_fill[MAXREP],
 	    c_dec[MAXREP], t0, c0, pre, vis, con, fill, dec, head, per_blk;
-	int threads = (int)arg(argc, argv, 4, 1, 256, 1);
-	int reps = (int)arg(argc, argv, 5, 1, MAXREP, 1);
-	int crops = (int)arg(argc, argv, 6, 1, 64, 1);
-	int steps = (int)arg(argc, argv, 7, 1, 4096, 8);
+	int threads = (int)bench_arg("bench_molmo2", argc, argv, 4, 1, 256, 1);
+	int reps = (int)bench_arg("bench_molmo2", argc, argv, 5, 1, MAXREP, 1);
+	int crops = (int)bench_arg("bench_molmo2", argc, argv, 6, 1, 64, 1);
+	int steps = (int)bench_arg("bench_molmo2", argc, argv, 7, 1, 4096, 8);
 	int r, c, k, n_ids = 0, d, i, j, tk;
 	size_t len, tl;
 	void *bytes;
@@ -154,7 +85,7 @@ main(int argc, char **argv)
 	printf("model: %s, kernels %s\nthreads %d, reps %d (medians), ViT on "
 	       "%d crop(s), %d decode steps\n",
 	       desc, kern_name(), threads, reps, crops, steps);
-	bytes = slurp(argv[3], &len);
+	bytes = bench_read_file("bench_molmo2", argv[3], (size_t)1 << 30, &len);
 	if (image_decode(bytes, len, NULL, &img, &e) == -1) {
 		fprintf(stderr, "bench_molmo2: %s: %s\n", argv[3], e.msg);
 		return 1;
@@ -169,7 +100,7 @@ main(int argc, char **argv)
 	prep2_prompt_text(text, tl, "Point to the Submit button");
 
 	for (r = 0; r < reps; r++) {
-		t0 = now_ms();
+		t0 = clock_ms();
 		if (prep2_run(s->prep, &mi, 8, s->pool, &po, &e) == -1) {
 			fprintf(stderr, "bench_molmo2: %s\n", e.msg);
 			return 1;
@@ -179,7 +110,7 @@ main(int argc, char **argv)
 		n_ids = (int)prep2_build_input_ids(&m->pcfg, &po, &m->ids, tids,
 		                                   (size_t)nt, s->ids,
 		                                   (size_t)s->n_ctx, &e);
-		t_pre[r] = now_ms() - t0;
+		t_pre[r] = clock_ms() - t0;
 		if (nt < 0 || n_ids < 0) {
 			fprintf(stderr, "bench_molmo2: %s\n", e.msg);
 			return 1;
@@ -190,18 +121,18 @@ main(int argc, char **argv)
 		       (size_t)po.n_tokens * 4 * sizeof(int32_t));
 		prep2_token_types(&m->ids, s->ids, (size_t)n_ids, s->types);
 
-		t0 = now_ms();
-		c0 = cpu_ms();
+		t0 = clock_ms();
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		for (c = 0; c < crops && c < po.n_crops; c++)
 			vit2_crop(s,
 			          po.pixels +
 			              (size_t)c * po.n_patches * po.patch_dim,
 			          c);
-		t_vis[r] = now_ms() - t0;
-		c_vis[r] = cpu_ms() - c0;
-		t0 = now_ms();
+		t_vis[r] = clock_ms() - t0;
+		c_vis[r] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+		t0 = clock_ms();
 		conn2_run(s, s->pooling, s->n_tok);
-		t_con[r] = now_ms() - t0;
+		t_con[r] = clock_ms() - t0;
 
 		for (i = 0, tk = 0; i < n_ids; i++) {
 			float *xi = s->x + (size_t)i * d;
@@ -212,15 +143,15 @@ main(int argc, char **argv)
 				tk++;
 			}
 		}
-		t0 = now_ms();
-		c0 = cpu_ms();
+		t0 = clock_ms();
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		s->n_past = 0;
 		lm3_forward(s, s->x, n_ids);
-		t_fill[r] = now_ms() - t0;
-		c_fill[r] = cpu_ms() - c0;
+		t_fill[r] = clock_ms() - t0;
+		c_fill[r] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
 
-		t0 = now_ms();
-		c0 = cpu_ms();
+		t0 = clock_ms();
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		for (k = 0; k < steps; k++) {
 			int b = 0;
 			for (j = 1; j < m->n_text_out; j++)
@@ -231,21 +162,21 @@ main(int argc, char **argv)
 			s->types[s->n_past] = 0;
 			lm3_forward(s, s->emb1, 1);
 		}
-		t_dec[r] = (now_ms() - t0) / steps;
-		c_dec[r] = (cpu_ms() - c0) / steps;
+		t_dec[r] = (clock_ms() - t0) / steps;
+		c_dec[r] = (bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / steps;
 
-		t0 = now_ms();
+		t0 = clock_ms();
 		for (k = 0; k < steps; k++)
 			kern_linear(s->pool, row, s->hlast, 1, &m->w.lm_head,
 			            NULL);
-		t_head[r] = (now_ms() - t0) / steps;
+		t_head[r] = (clock_ms() - t0) / steps;
 	}
-	pre = median(t_pre, reps);
-	vis = median(t_vis, reps);
-	con = median(t_con, reps);
-	fill = median(t_fill, reps);
-	dec = median(t_dec, reps);
-	head = median(t_head, reps);
+	pre = bench_median(t_pre, reps);
+	vis = bench_median(t_vis, reps);
+	con = bench_median(t_con, reps);
+	fill = bench_median(t_fill, reps);
+	dec = bench_median(t_dec, reps);
+	head = bench_median(t_head, reps);
 	c = crops < po.n_crops ? crops : po.n_crops;
 	per_blk = vis / c / m->vit_run;
 	printf("image %dx%d -> %d crops, %d pooled tokens, %d prompt tokens\n",
@@ -263,8 +194,8 @@ main(int argc, char **argv)
 	       head);
 	printf("  CPU time, all threads: vision %.1f ms per crop, prefill "
 	       "%.1f ms, decode %.1f ms per token\n",
-	       median(c_vis, reps) / c, median(c_fill, reps),
-	       median(c_dec, reps));
+	       bench_median(c_vis, reps) / c, bench_median(c_fill, reps),
+	       bench_median(c_dec, reps));
 	printf("scaled to Molmo2-8B (%d crops x 25 ViT blocks, 36 decoder "
 	       "blocks):\n",
 	       po.n_crops);
@@ -277,9 +208,10 @@ main(int argc, char **argv)
 	       (dec - head) / m->hp.n_layers * 36 + head);
 	printf("  (CPU time scaled: vision %.1f s, prefill %.1f s, decode <= "
 	       "%.1f ms per token)\n",
-	       median(c_vis, reps) / c / m->vit_run * 25 * po.n_crops / 1e3,
-	       median(c_fill, reps) / m->hp.n_layers * 36 / 1e3,
-	       median(c_dec, reps) / m->hp.n_layers * 36);
+	       bench_median(c_vis, reps) / c / m->vit_run * 25 * po.n_crops /
+	           1e3,
+	       bench_median(c_fill, reps) / m->hp.n_layers * 36 / 1e3,
+	       bench_median(c_dec, reps) / m->hp.n_layers * 36);
 	free(row);
 	free(text);
 	free(tids);

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "image/image.h"
 #include "model/pool.h"
 #include "model/prep.h"
@@ -47,55 +48,6 @@
 #define PY_PREP_MS_1080 56.0 /* MolmoE processor, 1920x1080 (issue text) */
 #define PIL_MS_720      8.0  /* PIL PNG decode, 1280x720 (issue text) */
 #define PIL_MS_1080     18.0 /* PIL PNG decode, 1920x1080 (issue text) */
-
-/* Milliseconds on clock c: CLOCK_MONOTONIC (wall) or
- * CLOCK_PROCESS_CPUTIME_ID (CPU time of all threads, which a busy machine
- * inflates less than wall time). */
-static double
-now_ms(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void *
-read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	long len;
-	void *p;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "bench_prep: %s: cannot read\n", path);
-		exit(1);
-	}
-	p = malloc((size_t)len + 1);
-	if (p == NULL || fread(p, 1, (size_t)len, f) != (size_t)len) {
-		fprintf(stderr, "bench_prep: %s: short read\n", path);
-		exit(1);
-	}
-	fclose(f);
-	*n = (size_t)len;
-	return p;
-}
 
 /* Nearest-neighbour upscale of src to w x h, written as a PNG file. */
 static void
@@ -139,21 +91,21 @@ bench_decode(const void *bytes, size_t n, int runs, struct image *keep,
 	int i;
 
 	for (i = 0; i < runs; i++) {
-		c0 = now_ms(CLOCK_PROCESS_CPUTIME_ID);
-		t0 = now_ms(CLOCK_MONOTONIC);
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
+		t0 = bench_ms(CLOCK_MONOTONIC);
 		if (image_decode(bytes, n, NULL, &img, &e) == -1) {
 			fprintf(stderr, "bench_prep: decode: %s\n", e.msg);
 			exit(1);
 		}
-		t[i] = now_ms(CLOCK_MONOTONIC) - t0;
-		tc[i] = now_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+		t[i] = bench_ms(CLOCK_MONOTONIC) - t0;
+		tc[i] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		if (i == runs - 1)
 			*keep = img;
 		else
 			image_fini(&img);
 	}
-	m = median(t, runs);
-	*cpu = median(tc, runs);
+	m = bench_median(t, runs);
+	*cpu = bench_median(tc, runs);
 	free(t);
 	free(tc);
 	return m;
@@ -175,20 +127,20 @@ bench_prep(struct prep *p, const struct image *img, struct pool *pool, int runs,
 	int i;
 
 	for (i = 0; i <= runs; i++) { /* run 0 warms up the buffers */
-		c0 = now_ms(CLOCK_PROCESS_CPUTIME_ID);
-		t0 = now_ms(CLOCK_MONOTONIC);
+		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
+		t0 = bench_ms(CLOCK_MONOTONIC);
 		if (prep_run(p, &mi, pool, &o, &e) == -1 ||
 		    prep_build_input_ids(&o, &ids, text, 10, out, 4096, &e) ==
 		        -1) {
 			fprintf(stderr, "bench_prep: %s\n", e.msg);
 			exit(1);
 		}
-		t[i] = now_ms(CLOCK_MONOTONIC) - t0;
-		tc[i] = now_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+		t[i] = bench_ms(CLOCK_MONOTONIC) - t0;
+		tc[i] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	}
-	m = median(t + 1, runs);
-	*fastest = t[1]; /* sorted by median() */
-	*cpu = median(tc + 1, runs);
+	m = bench_median(t + 1, runs);
+	*fastest = t[1]; /* sorted by bench_median() */
+	*cpu = bench_median(tc + 1, runs);
 	free(t);
 	free(tc);
 	free(out);
@@ -251,7 +203,8 @@ main(int argc, char **argv)
 		        "[--pil-ms A,B] [--py-ms A,B] SCREENSHOT.png\n");
 		return 2;
 	}
-	bytes[0] = read_file(src_path, &nbytes[0]);
+	bytes[0] = bench_read_file("bench_prep", src_path, (size_t)1 << 30,
+	                           &nbytes[0]);
 	if (image_decode(bytes[0], nbytes[0], NULL, &src, &e) == -1) {
 		fprintf(stderr, "bench_prep: %s: %s\n", src_path, e.msg);
 		return 1;
@@ -263,14 +216,16 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (png1080 != NULL) {
-		bytes[1] = read_file(png1080, &nbytes[1]);
+		bytes[1] = bench_read_file("bench_prep", png1080,
+		                           (size_t)1 << 30, &nbytes[1]);
 	} else {
 		tmpdir = getenv("TMPDIR");
 		snprintf(path1080, sizeof(path1080),
 		         "%s/bench_prep_1920x1080_%ld.png",
 		         tmpdir != NULL ? tmpdir : "/tmp", (long)getpid());
 		make_png(&src, 1920, 1080, path1080);
-		bytes[1] = read_file(path1080, &nbytes[1]);
+		bytes[1] = bench_read_file("bench_prep", path1080,
+		                           (size_t)1 << 30, &nbytes[1]);
 		unlink(path1080);
 	}
 	image_fini(&src);

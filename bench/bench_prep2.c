@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "image/image.h"
 #include "model/pool.h"
 #include "model/prep2.h"
@@ -36,30 +37,6 @@
 #define PY_MS_8     33.5  /* Python processor, 1920x1080, 8 crops (32-35) */
 #define PY_MS_24    102.0 /* Python processor, 1920x1080, 24 crops */
 #define DEFAULT_PNG "../shared/golden/molmo2-tiny/images/case1_1280x720.png"
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-now_ms(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double
-median(double *t, int n)
-{
-	qsort(t, (size_t)n, sizeof(*t), cmp_double);
-	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
 
 /* Median wall time of n runs of prep2_run, and in *min the shortest (and
  * in *cpu the median CPU time of the calling thread, meaningful with one
@@ -76,20 +53,20 @@ time_run(struct prep2 *p, const struct model_image *img, int max_crops,
 	if (t == NULL || c == NULL)
 		exit(1);
 	for (int i = 0; i < runs; i++) {
-		double t0 = now_ms(CLOCK_MONOTONIC);
-		double c0 = now_ms(CLOCK_THREAD_CPUTIME_ID);
+		double t0 = bench_ms(CLOCK_MONOTONIC);
+		double c0 = bench_ms(CLOCK_THREAD_CPUTIME_ID);
 		if (prep2_run(p, img, max_crops, pool, out, &e) == -1) {
 			fprintf(stderr, "bench_prep2: %s\n", e.msg);
 			exit(1);
 		}
-		c[i] = now_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
-		t[i] = now_ms(CLOCK_MONOTONIC) - t0;
+		c[i] = bench_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
+		t[i] = bench_ms(CLOCK_MONOTONIC) - t0;
 	}
-	m = median(t, runs);
+	m = bench_median(t, runs);
 	if (min != NULL)
-		*min = t[0]; /* sorted by median() */
+		*min = t[0]; /* sorted by bench_median() */
 	if (cpu != NULL)
-		*cpu = median(c, runs);
+		*cpu = bench_median(c, runs);
 	free(t);
 	free(c);
 	return m;

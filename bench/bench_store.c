@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/sha256.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
@@ -50,23 +52,6 @@ rng(uint64_t *s)
 	*s ^= *s << 25;
 	*s ^= *s >> 27;
 	return *s * 2685821657736338717ULL;
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 static uint8_t **frames;
@@ -102,7 +87,7 @@ run(const struct cfg *c, const char *path, long long n, long long batch,
 	memset(used, 0, (size_t)c->frames * sizeof(*used));
 	cap = (size_t)(batch > 0 ? batch : 1) * 3 + 1;
 	recs = xcalloc(cap, sizeof(*recs));
-	t0 = now();
+	t0 = (clock_ms() / 1e3);
 	recs[0].kind = STORE_REC_SESSION_START;
 	recs[0].u.session.id = 1;
 	recs[0].u.session.label = "bench";
@@ -152,7 +137,7 @@ run(const struct cfg *c, const char *path, long long n, long long batch,
 			m = 0;
 		}
 	}
-	res->secs = now() - t0;
+	res->secs = (clock_ms() / 1e3) - t0;
 	free(recs);
 	store_close(s); /* checkpoints the WAL into the file */
 	if (stat(path, &sb) == -1)
@@ -264,8 +249,8 @@ main(int argc, char **argv)
 		tb[i] = rb.secs;
 		tu[i] = ru.secs;
 	}
-	qsort(tb, (size_t)c.runs, sizeof(double), cmp_double);
-	qsort(tu, (size_t)c.runs, sizeof(double), cmp_double);
+	qsort(tb, (size_t)c.runs, sizeof(double), bench_cmp_double);
+	qsort(tu, (size_t)c.runs, sizeof(double), bench_cmp_double);
 	mb = tb[c.runs / 2];
 	mu = tu[c.runs / 2];
 	/* Bytes from the last batched run (the sizes are deterministic). */

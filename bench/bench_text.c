@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "image/image.h"
 #include "text/match.h"
 #include "text/ocr.h"
@@ -27,59 +28,6 @@
 #include "util/xmalloc.h"
 
 #define MAX_ITERS 50
-
-static double
-clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 != 0 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *p = NULL;
-	size_t n = 0, cap = 0, got;
-
-	if (f == NULL) {
-		fprintf(stderr, "bench_text: %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	do {
-		if (n == cap) {
-			cap = cap != 0 ? 2 * cap : 1 << 20;
-			if (cap > IMAGE_MAX_BYTES + 1) {
-				fprintf(stderr, "bench_text: %s: too large\n",
-				        path);
-				exit(1);
-			}
-			p = xreallocarray(p, cap, 1);
-		}
-		got = fread(p + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	*len = n;
-	return p;
-}
 
 /* Median wall and CPU ms of n reads; leaves the last result in *last. */
 static void
@@ -91,21 +39,21 @@ time_reads(struct ocr *o, const struct ocr_image *img, int n, double *wall,
 	int i;
 
 	for (i = 0; i < n; i++) {
-		double w0 = clock_ms(CLOCK_MONOTONIC);
-		double c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
+		double w0 = bench_ms(CLOCK_MONOTONIC);
+		double c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		struct ocr_result *r = ocr_read(o, img, &e);
 
 		if (r == NULL) {
 			fprintf(stderr, "bench_text: %s\n", e.msg);
 			exit(1);
 		}
-		w[i] = clock_ms(CLOCK_MONOTONIC) - w0;
-		c[i] = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+		w[i] = bench_ms(CLOCK_MONOTONIC) - w0;
+		c[i] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		ocr_result_free(*last);
 		*last = r;
 	}
-	*wall = median(w, n);
-	*cpu = median(c, n);
+	*wall = bench_median(w, n);
+	*cpu = bench_median(c, n);
 }
 
 /* Median microseconds of one query on a result already read. */
@@ -124,7 +72,7 @@ time_query(const struct ocr_result *r)
 	int i, k;
 
 	for (i = 0; i < MAX_ITERS; i++) {
-		double t0 = clock_ms(CLOCK_MONOTONIC);
+		double t0 = bench_ms(CLOCK_MONOTONIC);
 
 		for (k = 0; k < 5; k++) {
 			if (match_parse(targets[k], &q, &e) == -1 ||
@@ -133,9 +81,9 @@ time_query(const struct ocr_result *r)
 				exit(1);
 			}
 		}
-		t[i] = (clock_ms(CLOCK_MONOTONIC) - t0) * 1e3 / 5;
+		t[i] = (bench_ms(CLOCK_MONOTONIC) - t0) * 1e3 / 5;
 	}
-	return median(t, MAX_ITERS);
+	return bench_median(t, MAX_ITERS);
 }
 
 int
@@ -192,7 +140,8 @@ main(int argc, char **argv)
 		struct ocr_result *r = NULL;
 		double w1, c1, wn, cn;
 		size_t len;
-		void *bytes = slurp(argv[i], &len);
+		void *bytes = bench_read_file("bench_text", argv[i],
+		                              IMAGE_MAX_BYTES, &len);
 
 		if (image_decode(bytes, len, NULL, &img, &e) == -1) {
 			fprintf(stderr, "bench_text: %s: %s\n", argv[i], e.msg);

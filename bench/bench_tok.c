@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "model/tok.h"
 #include "util/err.h"
 #include "util/xmalloc.h"
@@ -32,29 +33,10 @@ static const char para[] =
     "Molmo answers with <point x=\"61.5\" y=\"40.6\" alt=\"Search\">Search"
     "</point> when it finds the target.\n";
 
-static double
-now(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static char *
 load_text(const char *path, size_t *len)
 {
-	FILE *f;
 	char *p;
-	long n;
 
 	if (path == NULL) {
 		size_t k, reps = (1u << 20) / (sizeof(para) - 1) + 1;
@@ -66,20 +48,7 @@ load_text(const char *path, size_t *len)
 		*len = reps * (sizeof(para) - 1);
 		return p;
 	}
-	f = fopen(path, "rb");
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "bench_tok: cannot read %s\n", path);
-		exit(1);
-	}
-	p = xmalloc((size_t)n + 1);
-	if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-		fprintf(stderr, "bench_tok: short read on %s\n", path);
-		exit(1);
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
+	return bench_read_file("bench_tok", path, (size_t)1 << 30, len);
 }
 
 int
@@ -112,8 +81,8 @@ main(int argc, char **argv)
 	tok_mbs = xcalloc((size_t)reps, sizeof(*tok_mbs));
 	cpu_mbs = xcalloc((size_t)reps, sizeof(*cpu_mbs));
 	for (r = 0; r < reps; r++) {
-		double t0 = now(CLOCK_MONOTONIC),
-		       c0 = now(CLOCK_THREAD_CPUTIME_ID);
+		double t0 = (bench_ms(CLOCK_MONOTONIC) / 1e3),
+		       c0 = (bench_ms(CLOCK_THREAD_CPUTIME_ID) / 1e3);
 		double t1, c1;
 		size_t off = 0;
 
@@ -134,13 +103,13 @@ main(int argc, char **argv)
 			ntok += (size_t)k;
 			off += n;
 		}
-		t1 = now(CLOCK_MONOTONIC);
-		c1 = now(CLOCK_THREAD_CPUTIME_ID);
+		t1 = (bench_ms(CLOCK_MONOTONIC) / 1e3);
+		c1 = (bench_ms(CLOCK_THREAD_CPUTIME_ID) / 1e3);
 		tok_mbs[r] = (double)len / (t1 - t0) / 1e6;
 		cpu_mbs[r] = (double)len / (c1 - c0) / 1e6;
 	}
-	qsort(tok_mbs, (size_t)reps, sizeof(double), cmp_double);
-	qsort(cpu_mbs, (size_t)reps, sizeof(double), cmp_double);
+	qsort(tok_mbs, (size_t)reps, sizeof(double), bench_cmp_double);
+	qsort(cpu_mbs, (size_t)reps, sizeof(double), bench_cmp_double);
 	printf("bench_tok: %zu bytes, %zu tokens (%.2f bytes/token), %d runs\n",
 	       len, ntok, (double)len / (double)(ntok ? ntok : 1), reps);
 	printf("encode: median %.2f MB/s (min %.2f, max %.2f)\n",

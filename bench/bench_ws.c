@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/benchutil.h"
 #include "tests/tools/wsclient.h"
 #include "util/clock.h"
 #include "util/xmalloc.h"
@@ -34,14 +35,6 @@ struct client {
 	double t_sent;
 };
 
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The q-quantile of n sorted values. */
 static double
 quantile(const double *v, int n, double q)
@@ -49,28 +42,6 @@ quantile(const double *v, int n, double q)
 	int i = (int)(q * (n - 1) + 0.5);
 
 	return n > 0 ? v[i] : 0;
-}
-
-static unsigned char *
-read_file(const char *path, size_t *len)
-{
-	unsigned char *p;
-	FILE *f = fopen(path, "rb");
-	long n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0) {
-		perror(path);
-		exit(1);
-	}
-	rewind(f);
-	p = xmalloc((size_t)n + 1);
-	if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-		perror(path);
-		exit(1);
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
 }
 
 static double
@@ -117,7 +88,7 @@ main(int argc, char *argv[])
 	}
 	if (port <= 0 || image == NULL || n < 1 || n > 1000 || r < 1)
 		goto usage;
-	png = read_file(image, &len);
+	png = bench_read_file("bench_ws", image, (size_t)1 << 30, &len);
 	total = n * r;
 	rtt = xcalloc((size_t)total, sizeof(*rtt));
 	over = xcalloc((size_t)total, sizeof(*over));
@@ -205,10 +176,10 @@ main(int argc, char *argv[])
 		}
 	}
 	t1 = clock_ms();
-	qsort(rtt, (size_t)got, sizeof(*rtt), cmp);
-	qsort(over, (size_t)got, sizeof(*over), cmp);
-	qsort(eng, (size_t)got, sizeof(*eng), cmp);
-	qsort(queue, (size_t)got, sizeof(*queue), cmp);
+	qsort(rtt, (size_t)got, sizeof(*rtt), bench_cmp_double);
+	qsort(over, (size_t)got, sizeof(*over), bench_cmp_double);
+	qsort(eng, (size_t)got, sizeof(*eng), bench_cmp_double);
+	qsort(queue, (size_t)got, sizeof(*queue), bench_cmp_double);
 	printf("bench_ws: %d clients x %d requests, %d answers, %d errors, "
 	       "%.1f s\n",
 	       n, r, got, errors, (t1 - t0) / 1e3);
