@@ -115,6 +115,19 @@ main(int argc, char **argv)
 			fprintf(stderr, "bench_molmo2: %s\n", e.msg);
 			return 1;
 		}
+		/* the tokenizer's ids index the checkpoint's embeddings
+		 * directly: no vocabulary map here */
+		for (i = 0; i < n_ids; i++)
+			if (s->ids[i] < 0 || s->ids[i] >= m->n_embed) {
+				fprintf(
+				    stderr,
+				    "bench_molmo2: token id %d is outside "
+				    "the checkpoint's %d embeddings (a "
+				    "pruned vocabulary needs a vocabulary "
+				    "map, which this bench does not take)\n",
+				    (int)s->ids[i], m->n_embed);
+				return 1;
+			}
 		s->n_tok = po.n_tokens;
 		s->n_crops = po.n_crops;
 		memcpy(s->pooling, po.pooling,
