@@ -567,10 +567,10 @@ view_plan(struct prep *p, struct prep_view *v, const struct model_image *img,
 	v->left = (tw - v->w) / 2;
 	/* the weights only change with the sizes */
 	if ((v->ax_y.n_in != img->h || v->ax_y.n_out != v->h) &&
-	    prep_axis(&v->ax_y, img->h, v->h, p->cfg.resize, e) == -1)
+	    prep_axis(&v->ax_y, img->h, v->h, p->cfg.resize, false, e) == -1)
 		return -1;
 	if ((v->ax_x.n_in != img->w || v->ax_x.n_out != v->w) &&
-	    prep_axis(&v->ax_x, img->w, v->w, p->cfg.resize, e) == -1)
+	    prep_axis(&v->ax_x, img->w, v->w, p->cfg.resize, true, e) == -1)
 		return -1;
 	return 0;
 }

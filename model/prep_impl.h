@@ -27,8 +27,9 @@ struct prep_axis {
 	int *start; /* [n_out] */
 	int *len;   /* [n_out] */
 	float *w;   /* [n_out * taps] */
-	/* The same spans padded with zero weights to exactly taps samples
-	 * (pstart[o] + taps <= n_in).  Adding 0 * v to a sum of non-negative
+	/* Column axes only (prep_axis with columns): the same spans padded
+	 * with zero weights to exactly taps samples (pstart[o] + taps <=
+	 * n_in).  Adding 0 * v to a sum of non-negative
 	 * terms changes nothing, so the padded form gives the same bits and
 	 * lets the horizontal kernel run a fixed number of taps. */
 	int *pstart; /* [n_out] */
@@ -137,9 +138,11 @@ void prep_select_tiling(int h, int w, int win, int max_crops, int *rows,
                         int *cols);
 void prep_fit(int h, int w, int th, int tw, int *oh, int *ow);
 
-/* Compute the weights for resizing n_in samples to n_out with flavour r. */
+/* Compute the weights for resizing n_in samples to n_out with flavour r
+ * (start, len, w, taps); with columns also the padded spans and the group
+ * tables that only the horizontal kernels read. */
 int prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
-              struct err *e);
+              bool columns, struct err *e);
 
 /*
  * The pixel loops (prep_kern.c).  prep.c walks the content rows of both

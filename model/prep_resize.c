@@ -397,7 +397,7 @@ torch_weights(const struct torch_axis *t, int n_in, int o, float *w)
 
 int
 prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
-          struct err *e)
+          bool columns, struct err *e)
 {
 	struct torch_axis t = {0, 0, 0};
 	float scale, inv = 0.0f, ks = 0.0f, center;
@@ -432,6 +432,8 @@ prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
 		else
 			torch_weights(&t, n_in, o, a->w + (size_t)o * taps);
 	}
+	if (!columns)
+		return 0;
 	pad_spans(a);
 	if (group_spans(a, e) == -1)
 		return -1;
