@@ -13,17 +13,22 @@
  *
  * Peers: the constants quoted in the issue (MolmoE processor: 41 ms at
  * 1280x720, 56 ms at 1920x1080, PNG decode excluded; PIL PNG decode 8 ms /
- * 18 ms), and what bench_prep.sh measures in the same run (below).
+ * 18 ms), and what is measured in the same run (bench_prep.sh):
+ *   - PIL's decode of the same two files, timed by bench_prep.sh and
+ *     passed in with --pil-ms;
+ *   - the official processor itself, when a peer command follows "--"
+ *     (bench/py_prep_peer.py --serve, bench_peer in benchutil.h; its case 0
+ *     is the 1280x720 image, case 1 the 1920x1080 one).  Its runs are
+ *     interleaved with ours, one of its runs then runs/21 of ours on one
+ *     thread and on all threads, 21 rounds per image and flavour, so both
+ *     sides see the same machine.
  * The speed-up printed is preprocessing alone against the processor alone
  * (the issue's goal: at least 20x), decode against PIL's decode separately,
- * and decode + preprocess against PIL + processor.  bench_prep.sh measures
- * PIL's decode in the same run when python3-pil is installed and passes the
- * medians in with --pil-ms; given the official processor's file it also
- * times that in the same run (bench/py_prep_peer.py) and passes its medians
- * with --py-ms, and the speed-up against them is printed too.
+ * and decode + preprocess against PIL + processor.
  *
- * usage: bench_prep [--runs N] [--threads N] [--pil-ms A,B] [--py-ms A,B]
+ * usage: bench_prep [--runs N] [--threads N] [--pil-ms A,B]
  *                   [--png-1080 FILE] [--write-1080 FILE] SCREENSHOT.png
+ *                   [-- PEER ARGS...]
  * --write-1080 writes the generated 1920x1080 PNG to FILE and exits (the
  * script times PIL on it); --png-1080 reads it instead of generating it.
  */
@@ -48,6 +53,7 @@
 #define PY_PREP_MS_1080 56.0 /* MolmoE processor, 1920x1080 (issue text) */
 #define PIL_MS_720      8.0  /* PIL PNG decode, 1280x720 (issue text) */
 #define PIL_MS_1080     18.0 /* PIL PNG decode, 1920x1080 (issue text) */
+#define PEER_ROUNDS     21   /* runs of the peer per image and flavour */
 
 /* Nearest-neighbour upscale of src to w x h, written as a PNG file. */
 static void
@@ -111,22 +117,23 @@ bench_decode(const void *bytes, size_t n, int runs, struct image *keep,
 	return m;
 }
 
-/* Preprocess and build the input ids (with a stand-in 10-token prompt). */
-static double
-bench_prep(struct prep *p, const struct image *img, struct pool *pool, int runs,
-           double *cpu, double *fastest)
+/* k runs of preprocessing and building the input ids (with a stand-in
+ * 10-token prompt): wall times into t[0..k), CPU times of the process into
+ * tc[0..k). */
+static void
+prep_times(struct prep *p, const struct image *img, struct pool *pool, int k,
+           double *t, double *tc)
 {
 	static const int32_t text[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	static int32_t out[4096];
 	struct prep_ids ids = {0, 1, 2, 3, 4};
 	struct model_image mi = {img->w, img->h, img->rgb};
-	double *t = calloc((size_t)runs + 1, sizeof(double)), t0, c0, m;
-	double *tc = calloc((size_t)runs + 1, sizeof(double));
-	int32_t *out = malloc(4096 * sizeof(int32_t));
+	double t0, c0;
 	struct prep_out o;
 	struct err e;
 	int i;
 
-	for (i = 0; i <= runs; i++) { /* run 0 warms up the buffers */
+	for (i = 0; i < k; i++) {
 		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		t0 = bench_ms(CLOCK_MONOTONIC);
 		if (prep_run(p, &mi, pool, &o, &e) == -1 ||
@@ -138,13 +145,40 @@ bench_prep(struct prep *p, const struct image *img, struct pool *pool, int runs,
 		t[i] = bench_ms(CLOCK_MONOTONIC) - t0;
 		tc[i] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	}
-	m = bench_median(t + 1, runs);
-	*fastest = t[1]; /* sorted by bench_median() */
-	*cpu = bench_median(tc + 1, runs);
+}
+
+/* One flavour on one image: after a warm-up run each way, rounds of (the
+ * peer's case s once, when there is a peer; k runs on one thread; k on
+ * all threads).  Medians into m[0] (one thread), m[1] (all), CPU times
+ * into cpu[], minima into min[], the peer's median into *py (or -1). */
+static void
+time_flavour(struct prep *p, const struct image *img, struct pool *pool,
+             struct bench_peer *peer, int s, int rounds, int k, double m[2],
+             double cpu[2], double min[2], double *py)
+{
+	int n = rounds * k, r, w;
+	double *t = calloc((size_t)n * 4 + (size_t)rounds, sizeof(double));
+	double *pt = t + (size_t)n * 4;
+
+	if (t == NULL)
+		exit(1);
+	prep_times(p, img, NULL, 1, t, t + n);
+	prep_times(p, img, pool, 1, t, t + n);
+	for (r = 0; r < rounds; r++) {
+		if (peer != NULL)
+			bench_peer_time(peer, s, 1, pt + r);
+		for (w = 0; w < 2; w++)
+			prep_times(p, img, w == 0 ? NULL : pool, k,
+			           t + (size_t)(2 * w) * n + (size_t)r * k,
+			           t + (size_t)(2 * w + 1) * n + (size_t)r * k);
+	}
+	for (w = 0; w < 2; w++) {
+		m[w] = bench_median(t + (size_t)(2 * w) * n, n);
+		min[w] = t[(size_t)(2 * w) * n]; /* sorted by bench_median() */
+		cpu[w] = bench_median(t + (size_t)(2 * w + 1) * n, n);
+	}
+	*py = peer != NULL ? bench_median(pt, rounds) : -1;
 	free(t);
-	free(tc);
-	free(out);
-	return m;
 }
 
 int
@@ -152,12 +186,15 @@ main(int argc, char **argv)
 {
 	const char *src_path = NULL, *tmpdir, *png1080 = NULL,
 	           *write1080 = NULL;
+	char **peer_argv = NULL;
 	char path1080[4096];
 	int runs = 101, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), i, s, f;
+	int rounds = 1;
 	long long v;
-	const char *es;
-	double pil[2] = {-1, -1}, py[2] = {-1, -1}, dec[2], t1, tn, cpu, cpu_n,
-	       peer, m1, mn;
+	const char *es, *peer_ready = NULL;
+	double pil[2] = {-1, -1}, dec[2], m[2], cpu[2], mins[2], py, peer_ms,
+	       dcpu;
+	struct bench_peer *peer = NULL;
 	struct image src, img[2];
 	struct pool *pool;
 	struct prep *prep[2];
@@ -182,9 +219,10 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--pil-ms") == 0 && i + 1 < argc) {
 			if (sscanf(argv[++i], "%lf,%lf", &pil[0], &pil[1]) != 2)
 				pil[0] = pil[1] = -1;
-		} else if (strcmp(argv[i], "--py-ms") == 0 && i + 1 < argc) {
-			if (sscanf(argv[++i], "%lf,%lf", &py[0], &py[1]) != 2)
-				py[0] = py[1] = -1;
+		} else if (strcmp(argv[i], "--") == 0 && i + 1 < argc) {
+			peer_argv = argv + i + 1;
+			i = argc;
+			break;
 		} else if (strcmp(argv[i], "--png-1080") == 0 && i + 1 < argc) {
 			png1080 = argv[++i];
 		} else if (strcmp(argv[i], "--write-1080") == 0 &&
@@ -200,7 +238,7 @@ main(int argc, char **argv)
 	    threads > POOL_MAX_THREADS) {
 		fprintf(stderr,
 		        "usage: bench_prep [--runs N] [--threads N] "
-		        "[--pil-ms A,B] [--py-ms A,B] SCREENSHOT.png\n");
+		        "[--pil-ms A,B] SCREENSHOT.png [-- PEER ...]\n");
 		return 2;
 	}
 	bytes[0] = bench_read_file("bench_prep", src_path, (size_t)1 << 30,
@@ -240,15 +278,25 @@ main(int argc, char **argv)
 		                                 : PREP_RESIZE_TORCH);
 		prep[f] = prep_new(&cfg, &e);
 	}
+	if (peer_argv != NULL) {
+		peer = bench_peer_start("bench_prep", peer_argv, &peer_ready);
+		rounds = runs < PEER_ROUNDS ? runs : PEER_ROUNDS;
+	}
+	runs = (runs + rounds - 1) / rounds * rounds;
 	printf("bench_prep: median of %d runs; all threads = %d; pixel loops "
 	       "%s\n",
 	       runs, threads, prep[0]->kern->name);
+	if (peer != NULL)
+		printf("peer: the official Python processor (%s), %d runs "
+		       "interleaved with ours\n",
+		       peer_ready, rounds);
 	for (s = 0; s < 2; s++) {
-		dec[s] = bench_decode(bytes[s], nbytes[s], runs, &img[s], &cpu);
+		dec[s] =
+		    bench_decode(bytes[s], nbytes[s], runs, &img[s], &dcpu);
 		printf("\n%dx%d PNG (%zu bytes)\n", img[s].w, img[s].h,
 		       nbytes[s]);
 		printf("  decode (libpng)            %7.2f ms (cpu %.2f)",
-		       dec[s], cpu);
+		       dec[s], dcpu);
 		if (pil[s] > 0)
 			printf("   PIL measured %.2f ms: %.2fx PIL speed\n",
 			       pil[s], pil[s] / dec[s]);
@@ -256,37 +304,36 @@ main(int argc, char **argv)
 			printf("   PIL not measured (given: %.0f ms: %.2fx)\n",
 			       pil_given[s], pil_given[s] / dec[s]);
 		for (f = 0; f < 2; f++) {
-			t1 =
-			    bench_prep(prep[f], &img[s], NULL, runs, &cpu, &m1);
-			tn = bench_prep(prep[f], &img[s], pool, runs, &cpu_n,
-			                &mn);
+			time_flavour(prep[f], &img[s], pool, peer, s, rounds,
+			             runs / rounds, m, cpu, mins, &py);
 			printf(
 			    "  preprocess %-20s 1 thread %7.2f ms (min %.2f, "
 			    "cpu %.2f), %d threads %7.2f ms (min %.2f, cpu "
 			    "%.2f)\n",
-			    fname[f], t1, m1, cpu, threads, tn, mn, cpu_n);
+			    fname[f], m[0], mins[0], cpu[0], threads, m[1],
+			    mins[1], cpu[1]);
 			printf("    preprocess alone vs the MolmoE Python "
 			       "processor's %.0f ms (a given constant, decode "
 			       "excluded): 1 thread %.1fx, %d threads %.1fx "
 			       "(goal 20x)\n",
-			       py_prep[s], py_prep[s] / t1, threads,
-			       py_prep[s] / tn);
-			if (py[s] > 0)
-				printf(
-				    "    preprocess alone vs the Python "
-				    "processor "
-				    "measured in this run, %.1f ms: 1 thread "
-				    "%.1fx, %d threads %.1fx (goal 20x)\n",
-				    py[s], py[s] / t1, threads, py[s] / tn);
-			peer =
-			    (pil[s] > 0 ? pil[s] : pil_given[s]) + py_prep[s];
+			       py_prep[s], py_prep[s] / m[0], threads,
+			       py_prep[s] / m[1]);
+			if (py > 0)
+				printf("    preprocess alone vs the Python "
+				       "processor interleaved with these runs, "
+				       "%.1f ms: 1 thread %.1fx, %d threads "
+				       "%.1fx (goal 20x)\n",
+				       py, py / m[0], threads, py / m[1]);
+			peer_ms = (pil[s] > 0 ? pil[s] : pil_given[s]) +
+			          (py > 0 ? py : py_prep[s]);
 			printf("    decode + preprocess: 1 thread %.2f ms, %d "
 			       "threads %.2f ms (%.1fx PIL decode + processor, "
 			       "%.0f ms)\n",
-			       dec[s] + t1, threads, dec[s] + tn,
-			       peer / (dec[s] + tn), peer);
+			       dec[s] + m[0], threads, dec[s] + m[1],
+			       peer_ms / (dec[s] + m[1]), peer_ms);
 		}
 	}
+	bench_peer_stop(peer);
 	for (s = 0; s < 2; s++) {
 		image_fini(&img[s]);
 		free(bytes[s]);

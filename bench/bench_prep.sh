@@ -8,7 +8,8 @@
 #   - with --py-processor FILE, the official Python processor itself: FILE
 #     is a checkpoint's image_preprocessing_molmo.py (e.g. from a
 #     downloaded allenai/MolmoE-1B-0924; it is not part of this tree), run
-#     by bench/py_prep_peer.py with Debian's PyTorch (python3-torchvision).
+#     by bench/py_prep_peer.py with Debian's PyTorch (python3-torchvision),
+#     its runs interleaved with bench_prep's own.
 # Without --py-processor the processor's time is the issue's constant only.
 #
 # usage: bench/bench_prep.sh [--runs N] [--threads N] [--py-processor FILE]
@@ -55,15 +56,10 @@ PY
 else
 	echo "peer: python3 with PIL not found (apt-get install python3-pil): PIL decode not measured"
 fi
+set -- "$@" "$img"
 if [ -n "$processor" ]; then
 	[ -n "$py" ] || { echo "bench_prep.sh: --py-processor needs python3 with PIL"; exit 1; }
-	pyruns=$runs
-	[ "$pyruns" -le 21 ] || pyruns=21
-	pyms=$("$py" "$here/py_prep_peer.py" "$processor" "$pyruns" "$img" "$png1080") || {
-		echo "bench_prep.sh: the Python processor did not run (apt-get install python3-torchvision)"
-		exit 1
-	}
-	echo "peer: $(basename "$processor") (PyTorch $("$py" -c 'import torch; print(torch.__version__)'), all threads) measured in this run, median of $pyruns (ms, 1280x720,1920x1080): $pyms"
-	set -- "$@" --py-ms "$pyms"
+	"$py" -c 'import torchvision' 2>/dev/null || { echo "bench_prep.sh: --py-processor needs torchvision (apt-get install python3-torchvision)"; exit 1; }
+	set -- "$@" -- "$py" "$here/py_prep_peer.py" --serve "$processor" "$img" "$png1080"
 fi
-exec "$bench" "$@" "$img"
+exec "$bench" "$@"

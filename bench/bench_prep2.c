@@ -13,11 +13,16 @@
  *
  * Peers: the constants quoted in the issue (Molmo2ImageProcessor on this
  * kind of machine, 1920x1080: about 32-35 ms at 8 crops, 102 ms at 24
- * crops) and, with --py-ms A,B, the processor's medians measured in the
- * same run by bench_prep2.sh (bench/py_prep_peer.py running the
- * checkpoint's own image_processing_molmo2.py on the same 1920x1080 image).
+ * crops) and, when a peer command follows "--", the processor measured in
+ * the same run (bench_prep2.sh: bench/py_prep_peer.py --serve running the
+ * checkpoint's own image_processing_molmo2.py on the same 1920x1080 image,
+ * case 0 at 8 crops, case 1 at 24; bench_peer in benchutil.h).  Its runs
+ * are interleaved with ours, one of its runs then runs/21 of ours on one
+ * thread and on all threads, 21 rounds per max_crops, so both sides see the
+ * same machine.
  *
- * usage: bench_prep2 [--runs N] [--threads N] [--py-ms A,B] [SCREENSHOT.png]
+ * usage: bench_prep2 [--runs N] [--threads N] [SCREENSHOT.png]
+ *                    [-- PEER ARGS...]
  */
 #include "config.h"
 
@@ -36,23 +41,19 @@
 
 #define PY_MS_8     33.5  /* Python processor, 1920x1080, 8 crops (32-35) */
 #define PY_MS_24    102.0 /* Python processor, 1920x1080, 24 crops */
+#define PEER_ROUNDS 21    /* runs of the peer per max_crops */
 #define DEFAULT_PNG "../shared/golden/molmo2-tiny/images/case1_1280x720.png"
 
-/* Median wall time of n runs of prep2_run, and in *min the shortest (and
- * in *cpu the median CPU time of the calling thread, meaningful with one
- * thread); *out holds the last result. */
-static double
+/* n runs of prep2_run: wall times into t[0..n), CPU times of the calling
+ * thread into c[0..n) (meaningful with one thread); *out holds the last
+ * result. */
+static void
 time_run(struct prep2 *p, const struct model_image *img, int max_crops,
-         struct pool *pool, int runs, struct prep2_out *out, double *min,
-         double *cpu)
+         struct pool *pool, int n, struct prep2_out *out, double *t, double *c)
 {
-	double *t = calloc((size_t)runs, sizeof(*t));
-	double *c = calloc((size_t)runs, sizeof(*c)), m;
 	struct err e;
 
-	if (t == NULL || c == NULL)
-		exit(1);
-	for (int i = 0; i < runs; i++) {
+	for (int i = 0; i < n; i++) {
 		double t0 = bench_ms(CLOCK_MONOTONIC);
 		double c0 = bench_ms(CLOCK_THREAD_CPUTIME_ID);
 		if (prep2_run(p, img, max_crops, pool, out, &e) == -1) {
@@ -62,14 +63,6 @@ time_run(struct prep2 *p, const struct model_image *img, int max_crops,
 		c[i] = bench_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
 		t[i] = bench_ms(CLOCK_MONOTONIC) - t0;
 	}
-	m = bench_median(t, runs);
-	if (min != NULL)
-		*min = t[0]; /* sorted by bench_median() */
-	if (cpu != NULL)
-		*cpu = bench_median(c, runs);
-	free(t);
-	free(c);
-	return m;
 }
 
 /* Nearest-neighbour scale of src to w x h (the bench input). */
@@ -95,8 +88,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: bench_prep2 [--runs N] [--threads N] [--py-ms A,B] "
-	        "[SCREENSHOT.png]\n");
+	        "usage: bench_prep2 [--runs N] [--threads N] [SCREENSHOT.png] "
+	        "[-- PEER ...]\n");
 	exit(2);
 }
 
@@ -104,10 +97,13 @@ int
 main(int argc, char **argv)
 {
 	static const int crops[2] = {8, 24};
-	static const double py[2] = {PY_MS_8, PY_MS_24};
-	const char *png = DEFAULT_PNG, *err;
-	double pyrun[2] = {-1, -1};
+	static const double py_given[2] = {PY_MS_8, PY_MS_24};
+	const char *png = DEFAULT_PNG, *err, *peer_ready = NULL;
+	char **peer_argv = NULL;
+	struct bench_peer *peer = NULL;
 	long long runs = 41, nthreads = sysconf(_SC_NPROCESSORS_ONLN);
+	int rounds = 1, k1;
+	double *t, *pt;
 	struct prep2_config cfg;
 	struct prep2 *p;
 	struct pool *pool;
@@ -126,10 +122,9 @@ main(int argc, char **argv)
 			if (str_to_ll(argv[++i], 1, POOL_MAX_THREADS, &nthreads,
 			              &err) == -1)
 				usage();
-		} else if (strcmp(argv[i], "--py-ms") == 0 && i + 1 < argc) {
-			if (sscanf(argv[++i], "%lf,%lf", &pyrun[0],
-			           &pyrun[1]) != 2)
-				usage();
+		} else if (strcmp(argv[i], "--") == 0 && i + 1 < argc) {
+			peer_argv = argv + i + 1;
+			break;
 		} else if (argv[i][0] == '-') {
 			usage();
 		} else {
@@ -163,23 +158,53 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_prep2: %s\n", e.msg);
 		return 1;
 	}
+	if (peer_argv != NULL) {
+		peer = bench_peer_start("bench_prep2", peer_argv, &peer_ready);
+		rounds = runs < PEER_ROUNDS ? (int)runs : PEER_ROUNDS;
+	}
+	k1 = (int)((runs + rounds - 1) / rounds);
+	runs = (long long)k1 * rounds;
+	/* one thread's wall and CPU times, all threads', the peer's */
+	t = calloc((size_t)runs * 4 + (size_t)rounds, sizeof(*t));
+	if (t == NULL)
+		return 1;
+	pt = t + runs * 4;
 	printf("bench_prep2: 1920x1080 (from %s), %lld runs each\n", png, runs);
+	if (peer != NULL)
+		printf("peer: the official Python processor (%s), %d runs "
+		       "interleaved with ours\n",
+		       peer_ready, rounds);
 	for (int k = 0; k < 2; k++) {
 		struct prep2_out a, b;
 		float *ref;
 		size_t nv;
-		double t1, m1, c1, tn, mn;
+		double t1, m1, c1, tn, mn, py = -1;
 
 		/* warm up */
-		time_run(p, &img, crops[k], NULL, 2, &a, NULL, NULL);
-		t1 = time_run(p, &img, crops[k], NULL, (int)runs, &a, &m1, &c1);
+		time_run(p, &img, crops[k], NULL, 2, &a, t, t + runs);
+		time_run(p, &img, crops[k], pool, 2, &b, t, t + runs);
+		for (int r = 0; r < rounds; r++) {
+			if (peer != NULL)
+				bench_peer_time(peer, k, 1, pt + r);
+			time_run(p, &img, crops[k], NULL, k1, &a,
+			         t + (size_t)r * k1, t + runs + (size_t)r * k1);
+			time_run(p, &img, crops[k], pool, k1, &b,
+			         t + runs * 2 + (size_t)r * k1,
+			         t + runs * 3 + (size_t)r * k1);
+		}
+		t1 = bench_median(t, (int)runs);
+		m1 = t[0]; /* sorted by bench_median() */
+		tn = bench_median(t + runs * 2, (int)runs);
+		mn = t[runs * 2];
+		if (peer != NULL)
+			py = bench_median(pt, rounds);
+		c1 = bench_median(t + runs, (int)runs);
 		nv = (size_t)a.n_crops * a.n_patches * a.patch_dim;
 		ref = malloc(nv * sizeof(float));
 		if (ref == NULL)
 			return 1;
 		memcpy(ref, a.pixels, nv * sizeof(float));
-		tn =
-		    time_run(p, &img, crops[k], pool, (int)runs, &b, &mn, NULL);
+		time_run(p, &img, crops[k], pool, 1, &b, t, t + runs);
 		if (memcmp(ref, b.pixels, nv * sizeof(float)) != 0) {
 			fprintf(stderr,
 			        "bench_prep2: %d threads differ from 1\n",
@@ -195,17 +220,19 @@ main(int argc, char **argv)
 		       "Python/ours: 1 thread %.2fx (min %.2fx), %d threads "
 		       "%.2fx (min %.2fx)\n",
 		       crops[k], a.rows, a.cols, a.n_crops, a.n_tokens, t1, m1,
-		       c1, pool_size(pool), tn, mn, py[k], py[k] / t1,
-		       py[k] / m1, pool_size(pool), py[k] / tn, py[k] / mn);
-		if (pyrun[k] > 0)
+		       c1, pool_size(pool), tn, mn, py_given[k],
+		       py_given[k] / t1, py_given[k] / m1, pool_size(pool),
+		       py_given[k] / tn, py_given[k] / mn);
+		if (py > 0)
 			printf(
-			    "  Python processor measured in this run: %.1f ms "
-			    "-> ratio Python/ours: 1 thread %.2fx (min "
-			    "%.2fx), %d threads %.2fx (min %.2fx)\n",
-			    pyrun[k], pyrun[k] / t1, pyrun[k] / m1,
-			    pool_size(pool), pyrun[k] / tn, pyrun[k] / mn);
+			    "  Python processor interleaved with these runs: "
+			    "%.1f ms -> ratio Python/ours: 1 thread %.2fx, "
+			    "%d threads %.2fx (goal 20x)\n",
+			    py, py / t1, pool_size(pool), py / tn);
 		free(ref);
 	}
+	bench_peer_stop(peer);
+	free(t);
 	pool_free(pool);
 	prep2_free(p);
 	free((void *)img.rgb);

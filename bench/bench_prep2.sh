@@ -4,7 +4,8 @@
 # bench_prep2.sh: run bench/bench_prep2 (Molmo 2 preprocessing of a
 # 1920x1080 screenshot at max_crops 8 and 24, one thread and all threads)
 # and, with --py-processor FILE, time the official Python processor in the
-# same run on the same image: FILE is a checkpoint's
+# same run on the same image, interleaved with bench_prep2's own runs: FILE
+# is a checkpoint's
 # image_processing_molmo2.py (e.g. from a downloaded allenai/Molmo2-8B; it
 # is not part of this tree), run by bench/py_prep_peer.py with Debian's
 # PyTorch (python3-torchvision, python3-pil).  Without it the processor's
@@ -24,20 +25,14 @@ done
 peer_args bench_prep2.sh 41 "$@"
 set -- --runs "$runs"
 [ -z "$threads" ] || set -- "$@" --threads "$threads"
+set -- "$@" "$src"
 if [ -n "$processor" ]; then
 	py=$(peer_python 'PIL, torchvision') || { echo "bench_prep2.sh: --py-processor needs python3 with PIL and torchvision (apt-get install python3-torchvision)"; exit 1; }
 	tmp=$(mktemp -d) || exit 1
 	trap 'rm -rf "$tmp"' EXIT INT TERM
 	# the same nearest-neighbour 1920x1080 image bench_prep2 makes
 	"$build/bench/bench_prep" --write-1080 "$tmp/s1080.png" "$src" || exit 1
-	pyruns=$runs
-	[ "$pyruns" -le 21 ] || pyruns=21
-	a=$("$py" "$here/py_prep_peer.py" "$processor" "$pyruns" --max-crops 8 "$tmp/s1080.png") &&
-	b=$("$py" "$here/py_prep_peer.py" "$processor" "$pyruns" --max-crops 24 "$tmp/s1080.png") || {
-		echo "bench_prep2.sh: the Python processor did not run"
-		exit 1
-	}
-	echo "peer: $(basename "$processor") (PyTorch $("$py" -c 'import torch; print(torch.__version__)'), all threads) measured in this run, median of $pyruns (ms, 8 crops,24 crops): $a,$b"
-	set -- "$@" --py-ms "$a,$b"
+	set -- "$@" -- "$py" "$here/py_prep_peer.py" --serve "$processor" \
+		--max-crops 8 "$tmp/s1080.png" --max-crops 24 "$tmp/s1080.png"
 fi
-"$build/bench/bench_prep2" "$@" "$src"
+"$build/bench/bench_prep2" "$@"

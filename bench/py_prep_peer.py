@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-"""py_prep_peer.py: the benchmarks' peer, measured in the same run.
+"""py_prep_peer.py: the preprocessing benchmarks' peer, measured in the same
+run, interleaved with the C side's runs (bench/benchutil.h, bench_peer).
 
 Times an official Python image processor, the checkpoint's own file (shipped
 in the checkpoint's Hugging Face repository for trust_remote_code; not part
 of this tree), on decoded screenshots, PNG decode excluded as in the issue's
-figures; prints the median wall time over RUNS runs per image:
+figures:
   Molmo v1  image_preprocessing_molmo.py: MolmoImageProcessor().preprocess()
             (both resize flavours live in that file; the MolmoE one,
             torchvision, is what the class does by default)
@@ -19,8 +20,11 @@ PIL's resampling enum, and einops' rearrange for the plain "(a b) -> ..."
 patterns they call (reshape, transpose, reshape: what einops itself does with
 numpy arrays).
 
-usage: py_prep_peer.py PROCESSOR.py RUNS [--max-crops N] IMAGE.png ...
-prints one line: the median milliseconds per image, comma separated.
+usage: py_prep_peer.py --serve PROCESSOR.py [--max-crops N] IMAGE.png ...
+Each IMAGE is a case (0, 1, ... in order) at the --max-crops before it
+(default 8; Molmo 2 only).  After loading and one warm-up run per case it
+prints "ready ...", then answers each line "CASE K" on standard input with
+the K wall times of K runs of that case, in milliseconds, on one line.
 """
 import importlib.util
 import logging
@@ -56,6 +60,10 @@ def rearrange(x, pattern, **sizes):
     x = x.reshape([dims[a] for a in flat])
     x = x.transpose([flat.index(a) for g in rg for a in g])
     return x.reshape([int(np.prod([dims[a] for a in g])) for g in rg])
+
+
+USAGE = ("usage: py_prep_peer.py --serve PROCESSOR.py [--max-crops N] "
+         "IMAGE.png ...")
 
 
 def install_shims():
@@ -99,22 +107,17 @@ def install_shims():
 
 def main():
     args = sys.argv[1:]
-    max_crops = 8
-    if len(args) > 3 and args[2] == "--max-crops":
-        max_crops = int(args[3])
-        del args[2:4]
-    if len(args) < 3:
-        sys.exit("usage: py_prep_peer.py PROCESSOR.py RUNS [--max-crops N] "
-                 "IMAGE.png ...")
+    if len(args) < 2 or args[0] != "--serve":
+        sys.exit(USAGE)
     install_shims()
     # all the machine's threads, as the C side's "all threads" figure (the
     # Debian build's OpenMP default here is one)
     torch.set_num_threads(os.cpu_count() or 1)
-    spec = importlib.util.spec_from_file_location("molmo_processor", args[0])
+    spec = importlib.util.spec_from_file_location("molmo_processor", args[1])
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     if hasattr(mod, "image_to_patches_and_grids"):
-        def work(image):
+        def work(image, max_crops):
             return mod.image_to_patches_and_grids(
                 image, max_crops, [4, 4], [378, 378],
                 Image.Resampling.BILINEAR, [0.5] * 3, [0.5] * 3, 14, 2, 2)[1]
@@ -124,22 +127,37 @@ def main():
     else:
         proc = mod.MolmoImageProcessor()
 
-        def work(image):
+        def work(image, max_crops):
             return proc.preprocess(image, 152066, 152067, 152064, 152065)[0]
-    runs = int(args[1])
-    out = []
-    for path in args[2:]:
-        image = np.array(Image.open(path).convert("RGB"), dtype=np.uint8)
-        times = []
-        for _ in range(runs + 1):  # the first run warms up
-            t = time.perf_counter()
-            crops = work(image)
-            times.append((time.perf_counter() - t) * 1e3)
+    cases = []
+    max_crops = 8
+    rest = args[2:]
+    while rest:
+        if rest[0] == "--max-crops" and len(rest) > 1:
+            max_crops = int(rest[1])
+            rest = rest[2:]
+            continue
+        image = np.array(Image.open(rest[0]).convert("RGB"), dtype=np.uint8)
+        cases.append((image, max_crops))
+        rest = rest[1:]
+    if not cases:
+        sys.exit(USAGE)
+    for image, max_crops in cases:  # warm up, and check the output
+        crops = work(image, max_crops)
         if crops.ndim != 3 or crops.shape[2] != 588:
             sys.exit("py_prep_peer.py: unexpected crops %s" % (crops.shape,))
-        times = sorted(times[1:])
-        out.append("%.3f" % times[len(times) // 2])
-    print(",".join(out))
+    print("ready PyTorch %s, %d threads" % (torch.__version__,
+                                           torch.get_num_threads()),
+          flush=True)
+    for line in sys.stdin:
+        case, runs = (int(v) for v in line.split())
+        image, max_crops = cases[case]
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            work(image, max_crops)
+            times.append((time.perf_counter() - t) * 1e3)
+        print(" ".join("%.3f" % v for v in times), flush=True)
 
 
 if __name__ == "__main__":
