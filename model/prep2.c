@@ -567,6 +567,7 @@ xplan_build(struct prep2_xplan *xp, const struct prep2_axis *ax, int n_px,
 		return -1;
 	xp->n_px = n_px;
 	xp->n_vec = n_vec;
+	xp->narrow = true;
 	for (int m = 0; m < n_vec; m++) {
 		struct prep2_xvec *xv = &xp->vec[m];
 		int j0 = m * PREP2_XV < nv ? m * PREP2_XV : nv - 1;
@@ -590,6 +591,9 @@ xplan_build(struct prep2_xplan *xp, const struct prep2_axis *ax, int n_px,
 			xv->l1s[k] = a->l1 / 256.0f;
 		}
 		xp->base[m] = fits ? (int32_t)base : -1;
+		for (int k = 0; fits && k < PREP2_XV; k++)
+			if (xv->idx[4 * k] >= 64 || xv->idx[4 * k + 1] >= 64)
+				xp->narrow = false;
 	}
 	return 0;
 }

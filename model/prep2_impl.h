@@ -27,8 +27,8 @@ struct prep2_axis {
 
 /* The x taps of the values of one vector: idx[4k] / idx[4k + 1] is the
  * byte of the vector's window holding value k's left / right tap (a
- * vpermi2b index vector: the other bytes are 0 and unused); l0[k] is the
- * left tap's weight, l1s[k] the right one's divided by 256 (the right tap
+ * vpermi2b / vpermb index vector: the other bytes are 0 and unused); l0[k] is
+ * the left tap's weight, l1s[k] the right one's divided by 256 (the right tap
  * is picked into the second byte of a dword: 256 v). */
 struct prep2_xvec {
 	uint8_t idx[64];
@@ -42,11 +42,14 @@ struct prep2_xvec {
  * value).  Vector m reads the PREP2_WIN source bytes from base[m] on of a
  * source row; base[m] = -1 marks a vector whose taps span more than the
  * window (strong down-scales): the kernel computes it with
- * prep2_resize_ch().
+ * prep2_resize_ch().  When the taps of every other vector fall in the
+ * first 64 bytes of its window (no down-scale beyond about 3.5x), the
+ * horizontal pass loads and permutes 64 bytes instead of 128 (narrow).
  */
 struct prep2_xplan {
 	int n_px;                 /* output pixels */
 	int n_vec;                /* vectors, a multiple of 4 */
+	bool narrow;              /* taps within 64 bytes of each base */
 	int32_t *base;            /* [n_vec] */
 	struct prep2_xvec *vec;   /* [n_vec], 64-byte aligned */
 	size_t base_cap, vec_cap; /* vectors allocated */

@@ -21,12 +21,14 @@
  * and its rounding to float32 by 2^-16 more, so |a - s| <= 6 * 2^-16 plus
  * a trifle (the double sum's 2^-43), < 2^-13: unless a is
  * within 2^-12 of a half-integer (checked with vreduceps), s rounds to the
- * same integer as a, which adding 2^23 leaves in the low byte (a < 255.01,
- * so no clamp is needed).  A vector with any value near a half-integer is
+ * same integer as a, which vcvtps2dq (nearest, ties to even, as the
+ * reference's adding and subtracting 2^23) gives (a < 255.01, so no
+ * clamp is needed).  A vector with any value near a half-integer is
  * recomputed the reference's way: weights ly * lx in float32 widened to
  * double, w00*v00 + w01*v01 + w10*v10 + w11*v11 in that order with fma
  * (the products are exact, so fma rounds as mul + add), vcvtpd2ps, clamp,
- * + 2^23.  Four vectors' low bytes are packed with three vpermi2b.
+ * vcvtps2dq.  Four vectors' dwords are packed to bytes with the saturating
+ * in-lane packs and one vpermd.
  * Vectors whose taps do not fit one window are computed with the
  * reference's scalar code (prep2_resize_ch); loads near the end of a
  * source row are masked, so no byte past the image is read, and nothing
@@ -81,22 +83,36 @@ pick(__m512i lo, __m512i idx, __m512i hi, __mmask64 m)
 /* The horizontal pass of source row src (stride bytes) into h: vector m
  * gets RN(l1 * v1 + RN(l0 * v0)) for its values' taps v0, v1 (vectors the
  * plan leaves to the scalar code are skipped); l1 * v1 is computed as
- * (l1 / 256) * (256 v1), the same number. */
+ * (l1 / 256) * (256 v1), the same number.  A narrow plan's taps are all
+ * in the first 64 bytes of the window: one load and two single-source
+ * permutes (vpermb) instead of two loads and two two-source ones
+ * (vpermi2b, three uops each), about a fifth off this pass. */
 static void
 hpass(const uint8_t *src, long stride, const struct prep2_xplan *xp, float *h)
 {
 	for (int m = 0; m < xp->n_vec; m++) {
 		const struct prep2_xvec *xv = &xp->vec[m];
 		int32_t base = xp->base[m];
+		long avail = stride - base;
 		__m512i lo, hi, ix;
 		__m512 v0, v1;
 
 		if (base < 0)
 			continue;
-		window(src + base, stride - base, &lo, &hi);
 		ix = _mm512_load_si512(xv->idx);
-		v0 = _mm512_cvtepi32_ps(pick(lo, ix, hi, TAP0));
-		v1 = _mm512_cvtepi32_ps(pick(lo, ix, hi, TAP1));
+		if (xp->narrow) {
+			lo = avail >= 64 ? _mm512_loadu_si512(src + base)
+			                 : _mm512_maskz_loadu_epi8(
+			                       (1ULL << avail) - 1, src + base);
+			v0 = _mm512_cvtepi32_ps(
+			    _mm512_maskz_permutexvar_epi8(TAP0, ix, lo));
+			v1 = _mm512_cvtepi32_ps(
+			    _mm512_maskz_permutexvar_epi8(TAP1, ix, lo));
+		} else {
+			window(src + base, avail, &lo, &hi);
+			v0 = _mm512_cvtepi32_ps(pick(lo, ix, hi, TAP0));
+			v1 = _mm512_cvtepi32_ps(pick(lo, ix, hi, TAP1));
+		}
 		_mm512_store_ps(
 		    h + (size_t)m * PREP2_XV,
 		    _mm512_fmadd_ps(_mm512_load_ps(xv->l1s), v1,
@@ -125,8 +141,17 @@ exact8(__m256 w00, __m256 w01, __m256 w10, __m256 w11, __m256i p00, __m256i p01,
 #define LO8I(x) _mm512_castsi512_si256(x)
 #define HI8I(x) _mm512_extracti64x4_epi64(x, 1)
 
+/* Round to the nearest integer, ties to even, as the reference's adding
+ * and subtracting 2^23 does (0 <= x < 2^23). */
+static inline __m512i
+round_epi32(__m512 x)
+{
+	return _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT |
+	                                       _MM_FROUND_NO_EXC);
+}
+
 /* Vector xv of output row (r0, r1, ly0, ly1) exactly as the reference
- * computes it: the value in the low byte of each dword. */
+ * computes it: the values as dwords. */
 static __m512i
 exact_vec(const uint8_t *r0, const uint8_t *r1, long stride, int32_t base,
           const struct prep2_xvec *xv, __m512 ly0, __m512 ly1)
@@ -154,11 +179,8 @@ exact_vec(const uint8_t *r0, const uint8_t *r1, long stride, int32_t base,
 	    exact8(HI8(w00), HI8(w01), HI8(w10), HI8(w11), HI8I(p00), HI8I(p01),
 	           HI8I(p10), HI8I(p11)),
 	    1);
-	/* Clamp to 255, then round half-to-even as the reference does:
-	 * adding 2^23 leaves the integer in the low byte of the float. */
-	return _mm512_castps_si512(
-	    _mm512_add_ps(_mm512_min_ps(f, _mm512_set1_ps(255.0f)),
-	                  _mm512_set1_ps(8388608.0f)));
+	/* Clamp to 255, then round half-to-even as the reference does. */
+	return round_epi32(_mm512_min_ps(f, _mm512_set1_ps(255.0f)));
 }
 
 /* Vector m of an output row with the reference's scalar code (a vector
@@ -177,18 +199,6 @@ scalar_vec(const uint8_t *r0, const uint8_t *r1, const struct prep2_axis *ay,
 	return _mm512_loadu_si512(t);
 }
 
-/* The index vector that keeps bytes 0..keep-1 of the first table and
- * appends the low bytes of the dwords of the second. */
-static __m512i
-pack_idx(int keep, int from)
-{
-	uint8_t t[64];
-
-	for (int i = 0; i < 64; i++)
-		t[i] = (uint8_t)(i < keep ? i : (from + 4 * (i - keep)) & 127);
-	return _mm512_loadu_si512(t);
-}
-
 void
 prep2_kern_resize_avx512(const struct model_image *img,
                          const struct prep2_xplan *xp,
@@ -197,10 +207,10 @@ prep2_kern_resize_avx512(const struct model_image *img,
                          const double *u8d, uint8_t *dst, size_t dst_stride,
                          struct prep2_hrows *hr)
 {
-	/* Packing four vectors' low bytes into 64: u0 u1, then u2, then u3. */
-	const __m512i pk0 = pack_idx(0, 0), pk1 = pack_idx(32, 64);
-	const __m512i pk2 = pack_idx(48, 64);
-	const __m512 magic = _mm512_set1_ps(8388608.0f); /* 2^23 */
+	/* After the in-lane packs of four vectors' dwords to bytes, dword
+	 * 4 l + k holds lane l of vector k: put them back in order. */
+	const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6,
+	                                        10, 14, 3, 7, 11, 15);
 	/* |a - n| above this: a is within 2^-12 of a half-integer. */
 	const __m512 edge = _mm512_set1_ps(0.5f - 0x1p-12f);
 	long stride = (long)img->w * 3;
@@ -266,17 +276,18 @@ prep2_kern_resize_avx512(const struct model_image *img,
 				    _mm512_mul_ps(ly0, _mm512_load_ps(g0)));
 				d = _mm512_reduce_ps(a,
 				                     _MM_FROUND_TO_NEAREST_INT);
-				u[k] = _mm512_castps_si512(
-				    _mm512_add_ps(a, magic));
+				u[k] = round_epi32(a);
 				if (_mm512_cmp_ps_mask(_mm512_abs_ps(d), edge,
 				                       _CMP_GT_OQ) != 0)
 					u[k] = exact_vec(r0, r1, stride, base,
 					                 &xp->vec[m + k], ly0,
 					                 ly1);
 			}
-			y = _mm512_permutex2var_epi8(u[0], pk0, u[1]);
-			y = _mm512_permutex2var_epi8(y, pk1, u[2]);
-			y = _mm512_permutex2var_epi8(y, pk2, u[3]);
+			/* Values 0..255: the saturating packs keep them. */
+			y = _mm512_permutexvar_epi32(
+			    order, _mm512_packus_epi16(
+			               _mm512_packus_epi32(u[0], u[1]),
+			               _mm512_packus_epi32(u[2], u[3])));
 			if (left >= 64)
 				_mm512_storeu_si512(drow + m * PREP2_XV, y);
 			else
