@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -586,14 +587,17 @@ view_plan(struct prep *p, struct prep_view *v, const struct model_image *img,
  * input row it needs is prepared once (torch: resampled along x for both
  * views; TF without AVX-512: converted to float) into a small ring that
  * stays in its cache, and a band is emitted as soon as its last row is
- * done.
+ * done.  TF with AVX-512 reads the uint8 input directly and has no ring to
+ * share: there the threads take the ordered units one by one as they come
+ * free (bands_any).
  */
 struct job {
 	struct prep *p;
 	const struct model_image *img;
-	int n_bands[2]; /* ps-row canvas bands of the global view, the hires */
-	int n_units;    /* n_bands[0] + n_bands[1] */
-	double total;   /* cost of all units */
+	int n_bands[2];  /* ps-row canvas bands of the global view, the hires */
+	int n_units;     /* n_bands[0] + n_bands[1] */
+	double total;    /* cost of all units */
+	atomic_int next; /* bands_any: the next unit of p->order to take */
 };
 
 /* Length of the overlap of [a, a+n) and [b, b+m). */
@@ -872,6 +876,36 @@ ring_fill(struct job *j, float *scratch, int *next, int s, int e)
 	*next = r > *next ? r : *next;
 }
 
+/*
+ * TF straight from the uint8 input (no ring): a band needs nothing another
+ * band prepared, so the threads take the units one at a time, in order,
+ * as they come free.  On a shared machine one core often runs slower than
+ * the other for a while; a fixed split would leave the faster one waiting.
+ */
+static void
+bands_any(struct job *j, float *scratch)
+{
+	struct prep *p = j->p;
+	const struct prep_view *v;
+	float *band;
+	int i, vi, b, y, s, e, ps = p->cfg.patch;
+
+	while ((i = atomic_fetch_add_explicit(
+	            &j->next, 1, memory_order_relaxed)) < j->n_units) {
+		vi = unit_view(j, p->order[i], &b);
+		v = view_of(p, vi);
+		band = scratch + p->band_off[vi];
+		band_rows(p, v, b, &s, &e);
+		for (y = s; y < e; y++)
+			p->kern->tf_row(p, v, j->img, NULL, y, scratch,
+			                band +
+			                    (size_t)((y + v->top) % ps) *
+			                        p->band_stride +
+			                    (size_t)v->left * 3);
+		emit_band(j, vi, b, band);
+	}
+}
+
 static void
 bands_task(void *arg, int ith, int nth)
 {
@@ -885,7 +919,6 @@ bands_task(void *arg, int ith, int nth)
 	int lo, hi, i, u, b, vi, y, s, e, k, next = -1, ps = c->patch;
 	bool tf = c->resize == PREP_RESIZE_TF;
 
-	split_cost(j, ith, nth, &lo, &hi);
 	for (vi = 0; vi < 2; vi++) {
 		ln[vi].y = INT_MAX;
 		ln[vi].y_end = 0;
@@ -896,6 +929,13 @@ bands_task(void *arg, int ith, int nth)
 			       p->padcanvas,
 			       (size_t)view_of(p, vi)->tw * 3 * sizeof(float));
 	}
+	if (tf && p->ring_slots == 0) {
+		bands_any(j, scratch);
+		if (p->stream)
+			p->kern->fence();
+		return;
+	}
+	split_cost(j, ith, nth, &lo, &hi);
 	/* bands of pure padding now; the others' content rows into lanes
 	 * (a thread's bands of one view are consecutive) */
 	for (i = lo; i < hi; i++) {
@@ -1152,6 +1192,7 @@ prep_run(struct prep *p, const struct model_image *img, struct pool *pool,
 	         sizeof(double), e) == -1)
 		return -1;
 	order_units(&j);
+	atomic_init(&j.next, 0);
 	pool_run(pool, bands_task, &j);
 	/* The last mask row is -1 (section 4.7). */
 	for (t = 0; t < cp * cp; t++)
