@@ -840,6 +840,39 @@ pool_windows(const int32_t *ids, int h, int w, int ph, int pw, int32_t *dst,
 				}
 }
 
+/* The hi-res patch grid (patch_idx_arr in image order, global numbering)
+ * and the pooling windows of both views into p->grid and p->pooling. */
+static void
+build_grid(struct prep2 *p, struct prep2_out *o, int rows, int cols)
+{
+	const struct prep2_config *c = &p->cfg;
+	int cp = c->crop / c->patch, ml = c->margin[0], mr = c->margin[1];
+	int lh = (cp + c->pool_h - 1) / c->pool_h;
+	int lw = (cp + c->pool_w - 1) / c->pool_w;
+	int32_t *gids;
+
+	for (int gy = 0; gy < o->grid_h; gy++) {
+		int ti, r;
+		grid_axis(gy, rows, cp, ml, mr, &ti, &r);
+		for (int gx = 0; gx < o->grid_w; gx++) {
+			int tj, q;
+			grid_axis(gx, cols, cp, ml, mr, &tj, &q);
+			p->grid[(size_t)gy * o->grid_w + gx] =
+			    (int32_t)((1 + ti * cols + tj) * o->n_patches +
+			              r * cp + q);
+		}
+	}
+	/* Global view: ids r * cp + c, pooled first. */
+	gids = p->grid + (size_t)o->grid_h * o->grid_w;
+	for (int i = 0; i < cp * cp; i++)
+		gids[i] = i;
+	pool_windows(gids, cp, cp, c->pool_h, c->pool_w, p->pooling, &o->low_h,
+	             &o->low_w);
+	pool_windows(p->grid, o->grid_h, o->grid_w, c->pool_h, c->pool_w,
+	             p->pooling + (size_t)lh * lw * o->pool_size, &o->hi_h,
+	             &o->hi_w);
+}
+
 int
 prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
           struct pool *pool, struct prep2_out *out, struct err *e)
@@ -852,7 +885,7 @@ prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
 	size_t n_px, n_tiled, n_grid, n_pool, n_ax;
 	struct prep2_out o;
 	struct job j;
-	int32_t *gids;
+	bool same;
 
 	if (img == NULL || img->rgb == NULL || img->w < 1 || img->h < 1 ||
 	    img->w > PREP2_MAX_SIDE || img->h > PREP2_MAX_SIDE)
@@ -904,11 +937,18 @@ prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
 		return -1;
 
 	/* Resize tables: Resize((out_h, out_w)) of the whole image, for the
-	 * tiled image and for the global view. */
-	axis_table(img->w, o.tiled_w, p->ax);
-	axis_table(img->h, o.tiled_h, p->ax + o.tiled_w);
-	axis_table(img->w, crop, p->ax + o.tiled_w + o.tiled_h);
-	axis_table(img->h, crop, p->ax + o.tiled_w + o.tiled_h + crop);
+	 * tiled image and for the global view (kept from the last run of the
+	 * same geometry, with the grid and pooling tables). */
+	same = p->geo_w == img->w && p->geo_h == img->h &&
+	       p->geo_rows == rows && p->geo_cols == cols &&
+	       p->geo_avx512 == p->avx512;
+	p->geo_w = 0;
+	if (!same) {
+		axis_table(img->w, o.tiled_w, p->ax);
+		axis_table(img->h, o.tiled_h, p->ax + o.tiled_w);
+		axis_table(img->w, crop, p->ax + o.tiled_w + o.tiled_h);
+		axis_table(img->h, crop, p->ax + o.tiled_w + o.tiled_h + crop);
+	}
 
 	j.p = p;
 	j.img = img;
@@ -918,9 +958,9 @@ prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
 	if (p->avx512) {
 		size_t n_h;
 
-		if (xplan_build(&p->xt, p->ax, o.tiled_w, e) == -1 ||
-		    xplan_build(&p->xg, p->ax + o.tiled_w + o.tiled_h, crop,
-		                e) == -1)
+		if (!same && (xplan_build(&p->xt, p->ax, o.tiled_w, e) == -1 ||
+		              xplan_build(&p->xg, p->ax + o.tiled_w + o.tiled_h,
+		                          crop, e) == -1))
 			return -1;
 		j.hlen = (size_t)(p->xt.n_vec > p->xg.n_vec ? p->xt.n_vec
 		                                            : p->xg.n_vec) *
@@ -938,28 +978,20 @@ prep2_run(struct prep2 *p, const struct model_image *img, int max_crops,
 		pool_run(pool, patch_phase, &j);
 	}
 
-	/* Hi-res grid (patch_idx_arr in image order, global numbering). */
-	for (int gy = 0; gy < o.grid_h; gy++) {
-		int ti, r;
-		grid_axis(gy, rows, cp, ml, mr, &ti, &r);
-		for (int gx = 0; gx < o.grid_w; gx++) {
-			int tj, q;
-			grid_axis(gx, cols, cp, ml, mr, &tj, &q);
-			p->grid[(size_t)gy * o.grid_w + gx] =
-			    (int32_t)((1 + ti * cols + tj) * o.n_patches +
-			              r * cp + q);
-		}
+	if (same) {
+		o.low_h = lh;
+		o.low_w = lw;
+		o.hi_h = hh;
+		o.hi_w = hw;
+	} else {
+		build_grid(p, &o, rows, cols);
 	}
-	/* Global view: ids r * cp + c, pooled first. */
-	gids = p->grid + (size_t)o.grid_h * o.grid_w;
-	for (int i = 0; i < cp * cp; i++)
-		gids[i] = i;
-	pool_windows(gids, cp, cp, c->pool_h, c->pool_w, p->pooling, &o.low_h,
-	             &o.low_w);
-	pool_windows(p->grid, o.grid_h, o.grid_w, c->pool_h, c->pool_w,
-	             p->pooling + (size_t)lh * lw * o.pool_size, &o.hi_h,
-	             &o.hi_w);
 	assert(o.low_h == lh && o.low_w == lw && o.hi_h == hh && o.hi_w == hw);
+	p->geo_w = img->w;
+	p->geo_h = img->h;
+	p->geo_rows = rows;
+	p->geo_cols = cols;
+	p->geo_avx512 = p->avx512;
 	o.n_tokens = lh * lw + hh * hw;
 
 	o.pixels = p->pixels;

@@ -115,6 +115,12 @@ struct prep2 {
 	struct prep2_xplan xt, xg; /* tiled and global x, AVX-512 */
 	float *hbuf;               /* AVX-512: prep2_hrows rows per thread */
 	size_t hbuf_cap;           /* floats */
+	/* What ax, xt, xg, grid and pooling were last built for: they depend
+	 * only on the image size and the tiling (and xt, xg exist only with
+	 * avx512), so a run of the same geometry reuses them.  geo_w is 0
+	 * when they are not complete. */
+	int geo_w, geo_h, geo_rows, geo_cols;
+	bool geo_avx512;
 };
 
 /* Tests only: run the portable loops (true) or the CPU's best (false). */
