@@ -210,20 +210,21 @@ z_vert_ptrs(float *restrict dst, const float *const *rows, size_t n, int len,
 
 /*
  * uint8 to float: dst = f32(src) * f32(1/255) (TF) or f32(src) / 255
- * (torch).  The torch division is a multiply by c = f32(1/255) and the two
- * FMA corrections of z_finish_row: q = v * c, q' = fma(fma(-q, 255, v), c,
- * q), which equals v / 255 for each of the 256 inputs (test_model_prep
- * compares it with the portable division on an image holding every value)
- * and is much cheaper than a division.
+ * (torch).  The torch division is fma(v, hi, v * lo) with hi = f32(1/255)
+ * and lo = f32(1/255 - hi): the fma rounds v * (hi + lo), within 2^-8 ulp
+ * of v / 255, once, which gives v / 255 for each of the 256 inputs
+ * (test_model_prep compares it with the portable division on an image
+ * holding every value) at the cost of two operations instead of a
+ * division.
  */
 static inline __m512
 z_div255(__m512 v)
 {
-	const __m512 c = _mm512_set1_ps((float)(1.0 / 255.0));
-	__m512 q = _mm512_mul_ps(v, c);
+	const __m512 hi = _mm512_set1_ps((float)(1.0 / 255.0));
+	const __m512 lo =
+	    _mm512_set1_ps((float)(1.0 / 255.0 - (float)(1.0 / 255.0)));
 
-	return _mm512_fmadd_ps(_mm512_fnmadd_ps(q, _mm512_set1_ps(255.0f), v),
-	                       c, q);
+	return _mm512_fmadd_ps(v, hi, _mm512_mul_ps(v, lo));
 }
 
 static void
