@@ -172,16 +172,19 @@ z_vert_ptrs(float *restrict dst, const float *const *rows, size_t n, int len,
 	for (x = 0; x + 64 <= n; x += 64) {
 		wk = _mm512_set1_ps(w[0]);
 		s = rows[0] + x;
+#pragma GCC unroll 4
 		for (i = 0; i < 4; i++)
 			a[i] = _mm512_mul_ps(wk, _mm512_loadu_ps(s + 16 * i));
 		for (k = 1; k < len; k++) {
 			wk = _mm512_set1_ps(w[k]);
 			s = rows[k] + x;
+#pragma GCC unroll 4
 			for (i = 0; i < 4; i++)
 				a[i] = _mm512_add_ps(
 				    a[i], _mm512_mul_ps(
 				              wk, _mm512_loadu_ps(s + 16 * i)));
 		}
+#pragma GCC unroll 4
 		for (i = 0; i < 4; i++) {
 			if (fin != NULL)
 				a[i] =
@@ -415,6 +418,7 @@ z_horiz_t(float *restrict dst, const float *restrict src,
 		lo16 = _mm512_loadu_ps(s);
 		hi16 = _mm512_loadu_ps(s + 16);
 		acc = _mm512_setzero_ps();
+#pragma GCC unroll 16
 		for (k = 0; k < t; k++) {
 			if (win == 1)
 				x = _mm512_permutex2var_ps(
@@ -588,6 +592,7 @@ z_horiz16_t(float *restrict dst, const float *restrict src,
 			hi32 = _mm512_loadu_ps(s + 48);
 		}
 		acc = _mm512_setzero_ps();
+#pragma GCC unroll 16
 		for (k = 0; k < t; k++) {
 			idx = _mm512_load_si512(ix + (size_t)k * 16);
 			x = _mm512_permutex2var_ps(lo16, idx, hi16);
