@@ -356,20 +356,16 @@ prep_fit(int h, int w, int th, int tw, int *oh, int *ow)
 /* ---- The reusable preprocessor ---- */
 
 const struct prep_kern prep_kern_base = {
-    "sse2",
-    prep_kern_tf_in,
-    prep_kern_tf_row,
-    prep_kern_torch_in,
-    prep_kern_torch_row,
-    prep_kern_emit,
-    prep_kern_fence,
-    1,
+    "sse2",         prep_kern_tf_in,    prep_kern_tf_row,
+    NULL,           prep_kern_torch_in, prep_kern_torch_row,
+    prep_kern_emit, prep_kern_fence,    1,
     true,
 };
 const struct prep_kern prep_kern_avx2 = {
     "avx2",
     prep_kern_tf_in_avx2,
     prep_kern_tf_row_avx2,
+    NULL,
     prep_kern_torch_in_avx2,
     prep_kern_torch_row_avx2,
     prep_kern_emit_avx2,
@@ -381,6 +377,7 @@ const struct prep_kern prep_kern_avx512 = {
     "avx512",
     prep_kern_tf_in_avx512,
     prep_kern_tf_row_avx512,
+    prep_kern_tf_row2_avx512,
     prep_kern_torch_in_avx512,
     prep_kern_torch_row_avx512,
     prep_kern_emit_avx512,
@@ -888,7 +885,8 @@ bands_any(struct job *j, float *scratch)
 	struct prep *p = j->p;
 	const struct prep_view *v;
 	float *band;
-	int i, vi, b, y, s, e, ps = p->cfg.patch;
+	float *out;
+	int i, vi, b, y, s, e, n, ps = p->cfg.patch;
 
 	while ((i = atomic_fetch_add_explicit(
 	            &j->next, 1, memory_order_relaxed)) < j->n_units) {
@@ -896,12 +894,18 @@ bands_any(struct job *j, float *scratch)
 		v = view_of(p, vi);
 		band = scratch + p->band_off[vi];
 		band_rows(p, v, b, &s, &e);
-		for (y = s; y < e; y++)
-			p->kern->tf_row(p, v, j->img, NULL, y, scratch,
-			                band +
-			                    (size_t)((y + v->top) % ps) *
-			                        p->band_stride +
-			                    (size_t)v->left * 3);
+		for (y = s; y < e; y += n) {
+			out = band +
+			      (size_t)((y + v->top) % ps) * p->band_stride +
+			      (size_t)v->left * 3;
+			n = y + 1 < e && p->kern->tf_row2 != NULL ? 2 : 1;
+			if (n == 2)
+				p->kern->tf_row2(p, v, j->img, y, scratch, out,
+				                 out + p->band_stride);
+			else
+				p->kern->tf_row(p, v, j->img, NULL, y, scratch,
+				                out);
+		}
 		emit_band(j, vi, b, band);
 	}
 }
@@ -1091,7 +1095,8 @@ scratch_plan(struct prep *p, const struct model_image *img, int nth,
 
 	taps = p->global.ax_y.taps > p->hires.ax_y.taps ? p->global.ax_y.taps
 	                                                : p->hires.ax_y.taps;
-	p->ring_off = lines(in_n + 1);
+	p->row1_off = lines(in_n + 1);
+	p->ring_off = 2 * p->row1_off;
 	p->xrows_off = 0;
 	if (c->resize == PREP_RESIZE_TF) {
 		/* the rows of the longest span, converted (unless the kernels
@@ -1133,9 +1138,12 @@ scratch_plan(struct prep *p, const struct model_image *img, int nth,
 		return -1;
 	for (t = 0; t < tw * 3; t++)
 		p->padcanvas[t] = p->pad[t % 3];
-	/* the slack after the row between the passes */
-	for (t = 0; t < nth; t++)
+	/* the slack after the rows between the passes */
+	for (t = 0; t < nth; t++) {
 		p->scratch[(size_t)t * p->scratch_row + in_n] = 0.0f;
+		p->scratch[(size_t)t * p->scratch_row + p->row1_off + in_n] =
+		    0.0f;
+	}
 	return 0;
 }
 

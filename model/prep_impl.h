@@ -96,7 +96,8 @@ struct prep {
 	bool vbmi;       /* the CPU has AVX512_VBMI (byte permutes) */
 	size_t ring_max; /* bytes: largest TF ring per thread */
 	/* Per thread scratch (scratch_row floats each), laid out as:
-	 *   row      img->w * 3 + 1 floats: one row between the two passes
+	 *   rows     two rows of img->w * 3 + 1 floats (the second at
+	 *            row1_off): rows between the two passes
 	 *   ring     ring_slots rows of ring_stride floats: TF, converted
 	 *            input rows (none when ring_slots is 0); torch, each
 	 *            view's input rows resampled along x (global then hires,
@@ -112,6 +113,7 @@ struct prep {
 	size_t band_off[2];                          /* global, hires */
 	size_t band_stride; /* floats per band row: widest canvas * 3 */
 	size_t xrows_off;
+	size_t row1_off;  /* a second row between the passes (tf_row2) */
 	float *padcanvas; /* a canvas row of padding pixels (widest) */
 	size_t padcanvas_cap;
 	struct prep_view global, hires;
@@ -155,6 +157,9 @@ int prep_axis(struct prep_axis *a, int n_in, int n_out, enum prep_resize r,
  *            ax_y.len[y]) are the converted input rows of its span, or NULL
  *            to read the uint8 input directly.  scratch: img->w * 3 + 1
  *            floats.
+ * tf_row2:   content rows y and y + 1 of view v like tf_row from the
+ *            uint8 input, into out0 and out1; scratch also holds a second
+ *            row at p->row1_off.  NULL where the kernel set has none.
  * torch_in:  input rows [y, y + n) resampled along x into g[i] (global
  *            view, global.w * 3 floats) and h[i] (high-res, hires.w * 3);
  *            n is 16 with AVX-512 when p->xrows_off != 0 (16 rows at a
@@ -175,6 +180,9 @@ typedef void prep_tf_row_fn(const struct prep *p, const struct prep_view *v,
                             const struct model_image *img,
                             const float *const *rows, int y, float *scratch,
                             float *out);
+typedef void prep_tf_row2_fn(const struct prep *p, const struct prep_view *v,
+                             const struct model_image *img, int y,
+                             float *scratch, float *out0, float *out1);
 typedef void prep_torch_in_fn(const struct prep *p,
                               const struct model_image *img, int y, int n,
                               float *const *g, float *const *h, float *scratch);
@@ -188,6 +196,7 @@ struct prep_kern {
 	const char *name;
 	prep_tf_in_fn *tf_in;
 	prep_tf_row_fn *tf_row;
+	prep_tf_row2_fn *tf_row2;
 	prep_torch_in_fn *torch_in;
 	prep_torch_row_fn *torch_row;
 	prep_emit_fn *emit;
@@ -201,6 +210,7 @@ struct prep_kern {
 
 prep_tf_in_fn prep_kern_tf_in, prep_kern_tf_in_avx2, prep_kern_tf_in_avx512;
 prep_tf_row_fn prep_kern_tf_row, prep_kern_tf_row_avx2, prep_kern_tf_row_avx512;
+prep_tf_row2_fn prep_kern_tf_row2_avx512;
 prep_torch_in_fn prep_kern_torch_in, prep_kern_torch_in_avx2,
     prep_kern_torch_in_avx512;
 prep_torch_row_fn prep_kern_torch_row, prep_kern_torch_row_avx2,
