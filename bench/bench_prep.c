@@ -13,24 +13,22 @@
  *
  * Peers: the constants quoted in the issue (MolmoE processor: 41 ms at
  * 1280x720, 56 ms at 1920x1080, PNG decode excluded; PIL PNG decode 8 ms /
- * 18 ms), and what is measured in the same run (bench_prep.sh):
- *   - PIL's decode of the same two files, timed by bench_prep.sh and
- *     passed in with --pil-ms;
- *   - the official processor itself, when a peer command follows "--"
- *     (bench/py_prep_peer.py --serve, bench_peer in benchutil.h; its case 0
- *     is the 1280x720 image, case 1 the 1920x1080 one).  Its runs are
- *     interleaved with ours, one of its runs then runs/21 of ours on one
- *     thread and on all threads, 21 rounds per image and flavour, so both
- *     sides see the same machine.
+ * 18 ms), and, when a peer command follows "--" (bench_prep.sh:
+ * bench/py_prep_peer.py --serve; bench_peer in benchutil.h), the same
+ * measured in this run: its cases 0 and 1 are PIL decoding the 1280x720
+ * and the 1920x1080 PNG, cases 2 and 3 (when it has 4) the official
+ * processor on them.  Its runs are interleaved with ours, one of its runs
+ * then runs/21 of ours (on one thread and on all threads), 21 rounds per
+ * image (and flavour), so both sides see the same machine.
  * The speed-up printed is preprocessing alone against the processor alone
  * (the issue's goal: at least 20x), decode against PIL's decode separately,
  * and decode + preprocess against PIL + processor.
  *
- * usage: bench_prep [--runs N] [--threads N] [--pil-ms A,B]
- *                   [--png-1080 FILE] [--write-1080 FILE] SCREENSHOT.png
- *                   [-- PEER ARGS...]
+ * usage: bench_prep [--runs N] [--threads N] [--png-1080 FILE]
+ *                   [--write-1080 FILE] SCREENSHOT.png [-- PEER ARGS...]
  * --write-1080 writes the generated 1920x1080 PNG to FILE and exits (the
- * script times PIL on it); --png-1080 reads it instead of generating it.
+ * script gives it to the peer); --png-1080 reads it instead of generating
+ * it.
  */
 #include "config.h"
 
@@ -53,7 +51,7 @@
 #define PY_PREP_MS_1080 56.0 /* MolmoE processor, 1920x1080 (issue text) */
 #define PIL_MS_720      8.0  /* PIL PNG decode, 1280x720 (issue text) */
 #define PIL_MS_1080     18.0 /* PIL PNG decode, 1920x1080 (issue text) */
-#define PEER_ROUNDS     21   /* runs of the peer per image and flavour */
+#define PEER_ROUNDS     21   /* peer runs per image (and flavour) */
 
 /* Nearest-neighbour upscale of src to w x h, written as a PNG file. */
 static void
@@ -86,34 +84,45 @@ make_png(const struct image *src, int w, int h, const char *path)
 	free(px);
 }
 
+/* PNG decode of bytes[0..n): rounds of (the peer's case c once, when
+ * there is a peer; k of our decodes).  Returns our median, with the median
+ * CPU time in *cpu and the peer's median in *pil (or -1); *keep is the
+ * last decoded image. */
 static double
-bench_decode(const void *bytes, size_t n, int runs, struct image *keep,
-             double *cpu)
+bench_decode(const void *bytes, size_t n, struct bench_peer *peer, int c,
+             int rounds, int k, struct image *keep, double *cpu, double *pil)
 {
-	double *t = calloc((size_t)runs, sizeof(double)), t0, c0, m;
-	double *tc = calloc((size_t)runs, sizeof(double));
+	int runs = rounds * k, i, r;
+	double *t = calloc((size_t)runs * 2 + (size_t)rounds, sizeof(double));
+	double *tc = t + runs, *pt = t + runs * 2, t0, c0, m;
 	struct image img;
 	struct err e;
-	int i;
 
-	for (i = 0; i < runs; i++) {
-		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
-		t0 = bench_ms(CLOCK_MONOTONIC);
-		if (image_decode(bytes, n, NULL, &img, &e) == -1) {
-			fprintf(stderr, "bench_prep: decode: %s\n", e.msg);
-			exit(1);
+	if (t == NULL)
+		exit(1);
+	for (r = 0, i = 0; r < rounds; r++) {
+		if (peer != NULL)
+			bench_peer_time(peer, c, 1, pt + r);
+		for (; i < (r + 1) * k; i++) {
+			c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
+			t0 = bench_ms(CLOCK_MONOTONIC);
+			if (image_decode(bytes, n, NULL, &img, &e) == -1) {
+				fprintf(stderr, "bench_prep: decode: %s\n",
+				        e.msg);
+				exit(1);
+			}
+			t[i] = bench_ms(CLOCK_MONOTONIC) - t0;
+			tc[i] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
+			if (i == runs - 1)
+				*keep = img;
+			else
+				image_fini(&img);
 		}
-		t[i] = bench_ms(CLOCK_MONOTONIC) - t0;
-		tc[i] = bench_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
-		if (i == runs - 1)
-			*keep = img;
-		else
-			image_fini(&img);
 	}
 	m = bench_median(t, runs);
 	*cpu = bench_median(tc, runs);
+	*pil = peer != NULL ? bench_median(pt, rounds) : -1;
 	free(t);
-	free(tc);
 	return m;
 }
 
@@ -192,9 +201,9 @@ main(int argc, char **argv)
 	int rounds = 1;
 	long long v;
 	const char *es, *peer_ready = NULL;
-	double pil[2] = {-1, -1}, dec[2], m[2], cpu[2], mins[2], py, peer_ms,
-	       dcpu;
+	double pil, dec, m[2], cpu[2], mins[2], py, peer_ms, dcpu;
 	struct bench_peer *peer = NULL;
+	int n_cases = 0;
 	struct image src, img[2];
 	struct pool *pool;
 	struct prep *prep[2];
@@ -216,9 +225,6 @@ main(int argc, char **argv)
 			              &es) == -1)
 				break;
 			threads = (int)v;
-		} else if (strcmp(argv[i], "--pil-ms") == 0 && i + 1 < argc) {
-			if (sscanf(argv[++i], "%lf,%lf", &pil[0], &pil[1]) != 2)
-				pil[0] = pil[1] = -1;
 		} else if (strcmp(argv[i], "--") == 0 && i + 1 < argc) {
 			peer_argv = argv + i + 1;
 			i = argc;
@@ -236,9 +242,8 @@ main(int argc, char **argv)
 	}
 	if (src_path == NULL || i < argc || runs < 1 || threads < 1 ||
 	    threads > POOL_MAX_THREADS) {
-		fprintf(stderr,
-		        "usage: bench_prep [--runs N] [--threads N] "
-		        "[--pil-ms A,B] SCREENSHOT.png [-- PEER ...]\n");
+		fprintf(stderr, "usage: bench_prep [--runs N] [--threads N] "
+		                "SCREENSHOT.png [-- PEER ...]\n");
 		return 2;
 	}
 	bytes[0] = bench_read_file("bench_prep", src_path, (size_t)1 << 30,
@@ -279,7 +284,15 @@ main(int argc, char **argv)
 		prep[f] = prep_new(&cfg, &e);
 	}
 	if (peer_argv != NULL) {
-		peer = bench_peer_start("bench_prep", peer_argv, &peer_ready);
+		peer = bench_peer_start("bench_prep", peer_argv, &n_cases,
+		                        &peer_ready);
+		if (n_cases != 2 && n_cases != 4) {
+			fprintf(stderr,
+			        "bench_prep: the peer has %d cases, "
+			        "not 2 or 4\n",
+			        n_cases);
+			return 1;
+		}
 		rounds = runs < PEER_ROUNDS ? runs : PEER_ROUNDS;
 	}
 	runs = (runs + rounds - 1) / rounds * rounds;
@@ -287,24 +300,27 @@ main(int argc, char **argv)
 	       "%s\n",
 	       runs, threads, prep[0]->kern->name);
 	if (peer != NULL)
-		printf("peer: the official Python processor (%s), %d runs "
-		       "interleaved with ours\n",
+		printf("peer: %s (%s), %d runs interleaved with ours\n",
+		       n_cases == 4 ? "PIL's PNG decode and the official "
+		                      "Python processor"
+		                    : "PIL's PNG decode",
 		       peer_ready, rounds);
 	for (s = 0; s < 2; s++) {
-		dec[s] =
-		    bench_decode(bytes[s], nbytes[s], runs, &img[s], &dcpu);
+		dec = bench_decode(bytes[s], nbytes[s], peer, s, rounds,
+		                   runs / rounds, &img[s], &dcpu, &pil);
 		printf("\n%dx%d PNG (%zu bytes)\n", img[s].w, img[s].h,
 		       nbytes[s]);
-		printf("  decode (libpng)            %7.2f ms (cpu %.2f)",
-		       dec[s], dcpu);
-		if (pil[s] > 0)
-			printf("   PIL measured %.2f ms: %.2fx PIL speed\n",
-			       pil[s], pil[s] / dec[s]);
+		printf("  decode (libpng)            %7.2f ms (cpu %.2f)", dec,
+		       dcpu);
+		if (pil > 0)
+			printf("   PIL interleaved %.2f ms: %.2fx PIL speed\n",
+			       pil, pil / dec);
 		else
 			printf("   PIL not measured (given: %.0f ms: %.2fx)\n",
-			       pil_given[s], pil_given[s] / dec[s]);
+			       pil_given[s], pil_given[s] / dec);
 		for (f = 0; f < 2; f++) {
-			time_flavour(prep[f], &img[s], pool, peer, s, rounds,
+			time_flavour(prep[f], &img[s], pool,
+			             n_cases == 4 ? peer : NULL, 2 + s, rounds,
 			             runs / rounds, m, cpu, mins, &py);
 			printf(
 			    "  preprocess %-20s 1 thread %7.2f ms (min %.2f, "
@@ -324,13 +340,13 @@ main(int argc, char **argv)
 				       "%.1f ms: 1 thread %.1fx, %d threads "
 				       "%.1fx (goal 20x)\n",
 				       py, py / m[0], threads, py / m[1]);
-			peer_ms = (pil[s] > 0 ? pil[s] : pil_given[s]) +
+			peer_ms = (pil > 0 ? pil : pil_given[s]) +
 			          (py > 0 ? py : py_prep[s]);
 			printf("    decode + preprocess: 1 thread %.2f ms, %d "
 			       "threads %.2f ms (%.1fx PIL decode + processor, "
 			       "%.0f ms)\n",
-			       dec[s] + m[0], threads, dec[s] + m[1],
-			       peer_ms / (dec[s] + m[1]), peer_ms);
+			       dec + m[0], threads, dec + m[1],
+			       peer_ms / (dec + m[1]), peer_ms);
 		}
 	}
 	bench_peer_stop(peer);

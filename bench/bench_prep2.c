@@ -102,7 +102,7 @@ main(int argc, char **argv)
 	char **peer_argv = NULL;
 	struct bench_peer *peer = NULL;
 	long long runs = 41, nthreads = sysconf(_SC_NPROCESSORS_ONLN);
-	int rounds = 1, k1;
+	int rounds = 1, k1, n_cases;
 	double *t, *pt;
 	struct prep2_config cfg;
 	struct prep2 *p;
@@ -159,7 +159,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (peer_argv != NULL) {
-		peer = bench_peer_start("bench_prep2", peer_argv, &peer_ready);
+		peer = bench_peer_start("bench_prep2", peer_argv, &n_cases,
+		                        &peer_ready);
+		if (n_cases != 2) {
+			fprintf(stderr,
+			        "bench_prep2: the peer has %d cases, not 2\n",
+			        n_cases);
+			return 1;
+		}
 		rounds = runs < PEER_ROUNDS ? (int)runs : PEER_ROUNDS;
 	}
 	k1 = (int)((runs + rounds - 1) / rounds);

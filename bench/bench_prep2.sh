@@ -32,7 +32,8 @@ if [ -n "$processor" ]; then
 	trap 'rm -rf "$tmp"' EXIT INT TERM
 	# the same nearest-neighbour 1920x1080 image bench_prep2 makes
 	"$build/bench/bench_prep" --write-1080 "$tmp/s1080.png" "$src" || exit 1
-	set -- "$@" -- "$py" "$here/py_prep_peer.py" --serve "$processor" \
-		--max-crops 8 "$tmp/s1080.png" --max-crops 24 "$tmp/s1080.png"
+	set -- "$@" -- "$py" "$here/py_prep_peer.py" --serve \
+		--processor "$processor" "prep/8:$tmp/s1080.png" \
+		"prep/24:$tmp/s1080.png"
 fi
 "$build/bench/bench_prep2" "$@"

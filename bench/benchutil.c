@@ -100,10 +100,11 @@ peer_line(struct bench_peer *pr)
 }
 
 struct bench_peer *
-bench_peer_start(const char *prog, char *const argv[], const char **ready)
+bench_peer_start(const char *prog, char *const argv[], int *n_cases,
+                 const char **ready)
 {
 	struct bench_peer *pr = calloc(1, sizeof(*pr));
-	int in[2], out[2];
+	int in[2], out[2], n, used = 0;
 	char *l;
 
 	if (pr == NULL)
@@ -136,9 +137,10 @@ bench_peer_start(const char *prog, char *const argv[], const char **ready)
 	if (pr->to == NULL || pr->from == NULL)
 		peer_fail(pr, strerror(errno));
 	l = peer_line(pr);
-	if (strncmp(l, "ready", 5) != 0)
+	if (sscanf(l, "ready %d %n", &n, &used) != 1 || used == 0 || n < 1)
 		peer_fail(pr, "did not say ready");
-	pr->ready = strdup(l[5] == ' ' ? l + 6 : l + 5);
+	*n_cases = n;
+	pr->ready = strdup(l + used);
 	if (pr->ready == NULL)
 		exit(1);
 	if (ready != NULL)

@@ -38,7 +38,8 @@ void *bench_read_file(const char *prog, const char *path, size_t max,
  * drifts by up to 2x within minutes; timing the peer before or after us
  * compares different machines).  argv[0] is run (execvp) with pipes on its
  * standard input and output, and speaks lines:
- *   it:  "ready TEXT"         once, after loading and warming up
+ *   it:  "ready N TEXT"       once, after loading and warming up its
+ *                             N cases
  *   we:  "CASE K"             run case CASE (0-based) K times
  *   it:  "T1 T2 ... TK"       the wall times of those runs, milliseconds
  * Closing its input ends it.  bench/py_prep_peer.py --serve is one.  Any
@@ -48,12 +49,14 @@ void *bench_read_file(const char *prog, const char *path, size_t max,
  */
 struct bench_peer;
 
-/* Start the peer and wait for its "ready" line; *ready (when not NULL)
- * points at TEXT, owned by the peer, until bench_peer_stop. */
+/* Start the peer and wait for its "ready" line; *n_cases is N and *ready
+ * (when not NULL) points at TEXT, owned by the peer, until
+ * bench_peer_stop. */
 struct bench_peer *bench_peer_start(const char *prog, char *const argv[],
-                                    const char **ready);
+                                    int *n_cases, const char **ready);
 
-/* Run case c k times (1 <= k <= 1000) and store the times in t[0..k). */
+/* Run case c (0 <= c < N) k times (k >= 1) and store the times in
+ * t[0..k). */
 void bench_peer_time(struct bench_peer *pr, int c, int k, double *t);
 
 /* Close the peer's input and wait for it to exit.  Accepts NULL. */

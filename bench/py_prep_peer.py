@@ -3,30 +3,33 @@
 """py_prep_peer.py: the preprocessing benchmarks' peer, measured in the same
 run, interleaved with the C side's runs (bench/benchutil.h, bench_peer).
 
-Times an official Python image processor, the checkpoint's own file (shipped
-in the checkpoint's Hugging Face repository for trust_remote_code; not part
-of this tree), on decoded screenshots, PNG decode excluded as in the issue's
-figures:
+Times, on request, PIL's PNG decode (python3-pil) and an official Python
+image processor: the checkpoint's own file (shipped in the checkpoint's
+Hugging Face repository for trust_remote_code; not part of this tree) on the
+decoded screenshot, PNG decode excluded as in the issue's figures:
   Molmo v1  image_preprocessing_molmo.py: MolmoImageProcessor().preprocess()
             (both resize flavours live in that file; the MolmoE one,
             torchvision, is what the class does by default)
   Molmo 2   image_processing_molmo2.py: image_to_patches_and_grids() with
-            the processor's defaults and --max-crops N (default 8)
+            the processor's defaults at max_crops N
 PyTorch and torchvision come from Debian (python3-torchvision), set to use
-all the machine's threads like the C side's "all threads"; transformers
-and einops, which the files import but Debian 12 does not package, are
-replaced by the few names they use: constants, empty base classes, a logger,
-PIL's resampling enum, and einops' rearrange for the plain "(a b) -> ..."
-patterns they call (reshape, transpose, reshape: what einops itself does with
-numpy arrays).
+all the machine's threads like the C side's "all threads" (torch is
+imported only with --processor); transformers and einops, which the files
+import but Debian 12 does not package, are replaced by the few names they
+use: constants, empty base classes, a logger, PIL's resampling enum, and
+einops' rearrange for the plain "(a b) -> ..." patterns they call (reshape,
+transpose, reshape: what einops itself does with numpy arrays).
 
-usage: py_prep_peer.py --serve PROCESSOR.py [--max-crops N] IMAGE.png ...
-Each IMAGE is a case (0, 1, ... in order) at the --max-crops before it
-(default 8; Molmo 2 only).  After loading and one warm-up run per case it
-prints "ready ...", then answers each line "CASE K" on standard input with
-the K wall times of K runs of that case, in milliseconds, on one line.
+usage: py_prep_peer.py --serve [--processor FILE.py] CASE ...
+A CASE is decode:PNG (PIL decoding the file's bytes from memory),
+prep:PNG (the processor on the decoded image) or prep/N:PNG (Molmo 2 at
+max_crops N; prep alone is 8); cases are numbered 0, 1, ... in order.
+After loading and one warm-up run per case it prints "ready N INFO" (N
+cases), then answers each line "CASE K" on standard input with the K wall
+times of K runs of that case, in milliseconds, on one line.
 """
 import importlib.util
+import io
 import logging
 import os
 import re
@@ -37,8 +40,10 @@ import warnings
 import typing
 
 import numpy as np
-import torch
+import PIL
 from PIL import Image
+
+torch = None  # imported with --processor only
 
 
 def rearrange(x, pattern, **sizes):
@@ -62,8 +67,8 @@ def rearrange(x, pattern, **sizes):
     return x.reshape([int(np.prod([dims[a] for a in g])) for g in rg])
 
 
-USAGE = ("usage: py_prep_peer.py --serve PROCESSOR.py [--max-crops N] "
-         "IMAGE.png ...")
+USAGE = ("usage: py_prep_peer.py --serve [--processor FILE.py] "
+         "decode:PNG|prep:PNG|prep/N:PNG ...")
 
 
 def install_shims():
@@ -105,15 +110,13 @@ def install_shims():
            logging=types.SimpleNamespace(get_logger=logging.getLogger))
 
 
-def main():
-    args = sys.argv[1:]
-    if len(args) < 2 or args[0] != "--serve":
-        sys.exit(USAGE)
+def load_processor(path):
+    """The processor file's work(image, max_crops) -> crops."""
     install_shims()
     # all the machine's threads, as the C side's "all threads" figure (the
     # Debian build's OpenMP default here is one)
     torch.set_num_threads(os.cpu_count() or 1)
-    spec = importlib.util.spec_from_file_location("molmo_processor", args[1])
+    spec = importlib.util.spec_from_file_location("molmo_processor", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     if hasattr(mod, "image_to_patches_and_grids"):
@@ -124,38 +127,63 @@ def main():
         # the processor's own default resample argument is this int enum,
         # which torchvision 0.14 accepts with a deprecation warning
         warnings.simplefilter("ignore", UserWarning)
-    else:
-        proc = mod.MolmoImageProcessor()
+        return work
+    proc = mod.MolmoImageProcessor()
 
-        def work(image, max_crops):
-            return proc.preprocess(image, 152066, 152067, 152064, 152065)[0]
-    cases = []
-    max_crops = 8
-    rest = args[2:]
-    while rest:
-        if rest[0] == "--max-crops" and len(rest) > 1:
-            max_crops = int(rest[1])
-            rest = rest[2:]
-            continue
-        image = np.array(Image.open(rest[0]).convert("RGB"), dtype=np.uint8)
-        cases.append((image, max_crops))
-        rest = rest[1:]
-    if not cases:
+    def work(image, max_crops):
+        return proc.preprocess(image, 152066, 152067, 152064, 152065)[0]
+    return work
+
+
+def decode(data):
+    """PIL's PNG decode of the bytes in memory, as the C side decodes."""
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or args[0] != "--serve":
         sys.exit(USAGE)
-    for image, max_crops in cases:  # warm up, and check the output
-        crops = work(image, max_crops)
+    args = args[1:]
+    work = None
+    if len(args) > 1 and args[0] == "--processor":
+        global torch
+        import torch
+        work = load_processor(args[1])
+        args = args[2:]
+    cases = []
+    for spec in args:
+        kind, _, path = spec.partition(":")
+        with open(path, "rb") as f:
+            data = f.read()
+        if kind == "decode":
+            cases.append(lambda data=data: decode(data))
+            continue
+        if not kind.startswith("prep") or work is None:
+            sys.exit(USAGE)
+        max_crops = int(kind[5:]) if kind.startswith("prep/") else 8
+        image = np.array(decode(data).convert("RGB"), dtype=np.uint8)
+        crops = work(image, max_crops)  # warm up, and check the output
         if crops.ndim != 3 or crops.shape[2] != 588:
             sys.exit("py_prep_peer.py: unexpected crops %s" % (crops.shape,))
-    print("ready PyTorch %s, %d threads" % (torch.__version__,
-                                           torch.get_num_threads()),
-          flush=True)
+        cases.append(lambda image=image, n=max_crops: work(image, n))
+    if not cases:
+        sys.exit(USAGE)
+    for run in cases:
+        run()
+    info = "PIL %s" % PIL.__version__
+    if work is not None:
+        info += ", PyTorch %s, %d threads" % (torch.__version__,
+                                              torch.get_num_threads())
+    print("ready %d %s" % (len(cases), info), flush=True)
     for line in sys.stdin:
         case, runs = (int(v) for v in line.split())
-        image, max_crops = cases[case]
         times = []
         for _ in range(runs):
             t = time.perf_counter()
-            work(image, max_crops)
+            cases[case]()
             times.append((time.perf_counter() - t) * 1e3)
         print(" ".join("%.3f" % v for v in times), flush=True)
 
