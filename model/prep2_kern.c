@@ -81,10 +81,10 @@ pick(__m512i lo, __m512i idx, __m512i hi, __mmask64 m)
 #define TAP1 0x2222222222222222ULL /* right tap: 256 v */
 
 /* The horizontal pass of source row src (stride bytes) into h: vector m
- * gets RN(l1 * v1 + RN(l0 * v0)) for its values' taps v0, v1 (vectors the
- * plan leaves to the scalar code are skipped); l1 * v1 is computed as
- * (l1 / 256) * (256 v1), the same number.  A narrow plan's taps are all
- * in the first 64 bytes of the window: one load and two single-source
+ * gets RN(l1 * v1 + RN(l0 * v0)) for its values' taps v0, v1 (zeros for
+ * the vectors the plan leaves to the scalar code); l1 * v1 is computed as
+ * (l1 / 256) * (256 v1), the same number.  A narrow plan's taps are all in
+ * the first 64 bytes of the window: one load and two single-source
  * permutes (vpermb) instead of two loads and two two-source ones
  * (vpermi2b, three uops each), about a fifth off this pass. */
 static void
@@ -97,8 +97,12 @@ hpass(const uint8_t *src, long stride, const struct prep2_xplan *xp, float *h)
 		__m512i lo, hi, ix;
 		__m512 v0, v1;
 
-		if (base < 0)
+		if (base < 0) {
+			/* the scalar code's (the resize reads and drops it) */
+			_mm512_store_ps(h + (size_t)m * PREP2_XV,
+			                _mm512_setzero_ps());
 			continue;
+		}
 		ix = _mm512_load_si512(xv->idx);
 		if (xp->narrow) {
 			lo = avail >= 64 ? _mm512_loadu_si512(src + base)
@@ -252,25 +256,22 @@ prep2_kern_resize_avx512(const struct model_image *img,
 		for (int m = 0; m < xp->n_vec; m += 4) {
 			__m512i u[4], y;
 			int left = nv - m * PREP2_XV;
+			unsigned redo = 0;
 
+			/* The separable sum in float32: within 2^-13 of the
+			 * reference's float32 sum (see the top of the file),
+			 * so unless a is near a half-integer, both round to
+			 * the same integer.  The vectors that are near one
+			 * (or that the plan leaves to the scalar code) are
+			 * redone below, out of this straight line. */
+#pragma GCC unroll 4
 			for (int k = 0; k < 4; k++) {
 				const float *g0 =
 				    h0 + (size_t)(m + k) * PREP2_XV;
 				const float *g1 =
 				    h1 + (size_t)(m + k) * PREP2_XV;
-				int32_t base = xp->base[m + k];
 				__m512 a, d;
 
-				if (base < 0) {
-					u[k] = scalar_vec(r0, r1, &ay[r], ax,
-					                  u8d, m + k, nv);
-					continue;
-				}
-				/* The separable sum in float32: within 2^-13
-				 * of the reference's float32 sum (see the top
-				 * of the file), so unless a is near a
-				 * half-integer, both round to the same
-				 * integer. */
 				a = _mm512_fmadd_ps(
 				    ly1, _mm512_load_ps(g1),
 				    _mm512_mul_ps(ly0, _mm512_load_ps(g0)));
@@ -278,10 +279,21 @@ prep2_kern_resize_avx512(const struct model_image *img,
 				                     _MM_FROUND_TO_NEAREST_INT);
 				u[k] = round_epi32(a);
 				if (_mm512_cmp_ps_mask(_mm512_abs_ps(d), edge,
-				                       _CMP_GT_OQ) != 0)
-					u[k] = exact_vec(r0, r1, stride, base,
-					                 &xp->vec[m + k], ly0,
-					                 ly1);
+				                       _CMP_GT_OQ) != 0 ||
+				    xp->base[m + k] < 0)
+					redo |= 1u << k;
+			}
+			for (int k = 0; __builtin_expect(redo != 0, 0) && k < 4;
+			     k++) {
+				if (!(redo & 1u << k))
+					continue;
+				if (xp->base[m + k] < 0)
+					u[k] = scalar_vec(r0, r1, &ay[r], ax,
+					                  u8d, m + k, nv);
+				else
+					u[k] = exact_vec(
+					    r0, r1, stride, xp->base[m + k],
+					    &xp->vec[m + k], ly0, ly1);
 			}
 			/* Values 0..255: the saturating packs keep them. */
 			y = _mm512_permutexvar_epi32(
