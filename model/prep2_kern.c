@@ -90,9 +90,16 @@ pick(__m512i lo, __m512i idx, __m512i hi, __mmask64 m)
 static void
 hpass(const uint8_t *src, long stride, const struct prep2_xplan *xp, float *h)
 {
-	for (int m = 0; m < xp->n_vec; m++) {
-		const struct prep2_xvec *xv = &xp->vec[m];
-		int32_t base = xp->base[m];
+	/* the plan in locals: h could alias it as far as the compiler
+	 * knows, which made it reload them for every vector */
+	const int32_t *bases = xp->base;
+	const struct prep2_xvec *vecs = xp->vec;
+	const int n_vec = xp->n_vec;
+	const bool narrow = xp->narrow;
+
+	for (int m = 0; m < n_vec; m++) {
+		const struct prep2_xvec *xv = &vecs[m];
+		int32_t base = bases[m];
 		long avail = stride - base;
 		__m512i lo, hi, ix;
 		__m512 v0, v1;
@@ -104,7 +111,7 @@ hpass(const uint8_t *src, long stride, const struct prep2_xplan *xp, float *h)
 			continue;
 		}
 		ix = _mm512_load_si512(xv->idx);
-		if (xp->narrow) {
+		if (narrow) {
 			lo = avail >= 64 ? _mm512_loadu_si512(src + base)
 			                 : _mm512_maskz_loadu_epi8(
 			                       (1ULL << avail) - 1, src + base);
