@@ -648,6 +648,12 @@ z_horiz16_t(float *restrict dst, const float *restrict src,
             const struct prep_axis *a, int t, int win, const struct prep *fin)
 {
 	const __m512i bit5 = _mm512_set1_epi32(32);
+	/* in locals: the intrinsics' stores may alias anything, so fields
+	 * read through a would be reloaded after each of them */
+	const int *hq0 = a->hq0, *hn = a->hn, *hbase = a->hbase;
+	const int32_t *hidx = a->hidx;
+	const float *hw = a->hw;
+	const int groups = a->hgroups;
 	size_t lim = (size_t)a->n_in * 3, base, q = 0;
 	const int32_t *ix;
 	const float *s, *w;
@@ -658,15 +664,15 @@ z_horiz16_t(float *restrict dst, const float *restrict src,
 	if (fin != NULL)
 		z_finish_consts(fin, m, sd, rs);
 	lo32 = hi32 = _mm512_setzero_ps();
-	for (g = 0; g < a->hgroups; g++) {
-		q = (size_t)a->hq0[g];
-		n = a->hn[g];
-		base = (size_t)a->hbase[g] * 3;
+	for (g = 0; g < groups; g++) {
+		q = (size_t)hq0[g];
+		n = hn[g];
+		base = (size_t)hbase[g] * 3;
 		if (base + (size_t)win > lim)
 			return q;
 		s = src + base;
-		w = a->hw + (size_t)g * t * 16;
-		ix = a->hidx + (size_t)g * t * 16;
+		w = hw + (size_t)g * t * 16;
+		ix = hidx + (size_t)g * t * 16;
 		lo16 = _mm512_loadu_ps(s);
 		hi16 = _mm512_loadu_ps(s + 16);
 		if (win == 64) {
@@ -1064,11 +1070,18 @@ static inline __attribute__((always_inline)) void
 z_cols16_t(float *const *dst, const float *restrict t,
            const struct prep_axis *a, int tp)
 {
+	/* in locals: the intrinsics' stores may alias anything, so fields
+	 * read through a or dst would be reloaded after each of them */
+	const float *pw = a->pw;
+	const int *pstart = a->pstart;
+	float *d[16];
 	size_t nq = (size_t)a->n_out * 3, q, i, nv, o;
 	const float *s, *w;
 	__m512 v[16], x;
 	int r, k;
 
+	for (r = 0; r < 16; r++)
+		d[r] = dst[r];
 	for (q = 0; q < nq; q += 16) {
 		nv = nq - q < 16 ? nq - q : 16;
 #pragma GCC unroll 16
@@ -1078,10 +1091,11 @@ z_cols16_t(float *const *dst, const float *restrict t,
 				continue;
 			}
 			o = (q + i) / 3;
-			w = a->pw + o * (size_t)tp;
-			s = t + ((size_t)a->pstart[o] * 3 + (q + i) % 3) * 16;
+			w = pw + o * (size_t)tp;
+			s = t + ((size_t)pstart[o] * 3 + (q + i) % 3) * 16;
 			v[i] = _mm512_mul_ps(_mm512_set1_ps(w[0]),
 			                     _mm512_loadu_ps(s));
+#pragma GCC unroll 16
 			for (k = 1; k < tp; k++) {
 				x = _mm512_mul_ps(_mm512_set1_ps(w[k]),
 				                  _mm512_loadu_ps(s + 48 * k));
@@ -1091,7 +1105,7 @@ z_cols16_t(float *const *dst, const float *restrict t,
 		z_transpose16(v);
 #pragma GCC unroll 16
 		for (r = 0; r < 16; r++)
-			_mm512_mask_storeu_ps(dst[r] + q, z_tail(nv), v[r]);
+			_mm512_mask_storeu_ps(d[r] + q, z_tail(nv), v[r]);
 	}
 }
 
