@@ -327,72 +327,55 @@ z_vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
  * reads it.  Per output the same operations in the same order as
  * z_vert_u8, so the same bits; a third fewer conversions.
  */
+/* The first tap of four accumulators, acc[q] = w * v[q], or a further
+ * one, acc[q] += w * v[q]. */
+static inline __attribute__((always_inline)) void
+z_tap4(__m512 *acc, float w, const __m512 *v, bool first)
+{
+	const __m512 wk = _mm512_set1_ps(w);
+	int q;
+
+	if (first) {
+#pragma GCC unroll 4
+		for (q = 0; q < 4; q++)
+			acc[q] = _mm512_mul_ps(wk, v[q]);
+		return;
+	}
+#pragma GCC unroll 4
+	for (q = 0; q < 4; q++)
+		acc[q] = _mm512_add_ps(acc[q], _mm512_mul_ps(wk, v[q]));
+}
+
 static void
 z_vert_u8_2(float *restrict d0, float *restrict d1, const uint8_t *restrict rgb,
             size_t stride, size_t n, int s0, int l0, const float *restrict w0,
             int s1, int l1, const float *restrict w1)
 {
 	const __m512 c = _mm512_set1_ps((float)(1.0 / 255.0));
-	__m512 a0, a1, a2, a3, b0, b1, b2, b3, v0, v1, v2, v3, wk;
+	__m512 a[4], b[4], v[4];
 	const uint8_t *s;
 	size_t x;
-	int r, k;
+	int r, q;
 
-	a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = _mm512_setzero_ps();
+	/* (every output's first tap sets them; this tells the compiler) */
+	for (q = 0; q < 4; q++)
+		a[q] = b[q] = _mm512_setzero_ps();
 	for (x = 0; x + 64 <= n; x += 64) {
 		s = rgb + (size_t)s0 * stride + x;
 		for (r = s0; r < s1 + l1; r++, s += stride) {
-			v0 = z_u8_tf(s, c);
-			v1 = z_u8_tf(s + 16, c);
-			v2 = z_u8_tf(s + 32, c);
-			v3 = z_u8_tf(s + 48, c);
-			k = r - s0;
-			if (k < l0) {
-				wk = _mm512_set1_ps(w0[k]);
-				if (k == 0) {
-					a0 = _mm512_mul_ps(wk, v0);
-					a1 = _mm512_mul_ps(wk, v1);
-					a2 = _mm512_mul_ps(wk, v2);
-					a3 = _mm512_mul_ps(wk, v3);
-				} else {
-					a0 = _mm512_add_ps(
-					    a0, _mm512_mul_ps(wk, v0));
-					a1 = _mm512_add_ps(
-					    a1, _mm512_mul_ps(wk, v1));
-					a2 = _mm512_add_ps(
-					    a2, _mm512_mul_ps(wk, v2));
-					a3 = _mm512_add_ps(
-					    a3, _mm512_mul_ps(wk, v3));
-				}
-			}
-			k = r - s1;
-			if (k >= 0) {
-				wk = _mm512_set1_ps(w1[k]);
-				if (k == 0) {
-					b0 = _mm512_mul_ps(wk, v0);
-					b1 = _mm512_mul_ps(wk, v1);
-					b2 = _mm512_mul_ps(wk, v2);
-					b3 = _mm512_mul_ps(wk, v3);
-				} else {
-					b0 = _mm512_add_ps(
-					    b0, _mm512_mul_ps(wk, v0));
-					b1 = _mm512_add_ps(
-					    b1, _mm512_mul_ps(wk, v1));
-					b2 = _mm512_add_ps(
-					    b2, _mm512_mul_ps(wk, v2));
-					b3 = _mm512_add_ps(
-					    b3, _mm512_mul_ps(wk, v3));
-				}
-			}
+#pragma GCC unroll 4
+			for (q = 0; q < 4; q++)
+				v[q] = z_u8_tf(s + 16 * q, c);
+			if (r - s0 < l0)
+				z_tap4(a, w0[r - s0], v, r == s0);
+			if (r >= s1)
+				z_tap4(b, w1[r - s1], v, r == s1);
 		}
-		_mm512_storeu_ps(d0 + x, a0);
-		_mm512_storeu_ps(d0 + x + 16, a1);
-		_mm512_storeu_ps(d0 + x + 32, a2);
-		_mm512_storeu_ps(d0 + x + 48, a3);
-		_mm512_storeu_ps(d1 + x, b0);
-		_mm512_storeu_ps(d1 + x + 16, b1);
-		_mm512_storeu_ps(d1 + x + 32, b2);
-		_mm512_storeu_ps(d1 + x + 48, b3);
+#pragma GCC unroll 4
+		for (q = 0; q < 4; q++) {
+			_mm512_storeu_ps(d0 + x + 16 * q, a[q]);
+			_mm512_storeu_ps(d1 + x + 16 * q, b[q]);
+		}
 	}
 	if (x < n) {
 		z_vert_u8(d0 + x, rgb + x, stride, n - x, s0, l0, w0);
