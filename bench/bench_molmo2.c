@@ -32,6 +32,7 @@
 #include "bench/benchutil.h"
 #include "image/image.h"
 #include "model/model2.h"
+#include "model/model_impl.h" /* gen_argmax */
 #include "model/tok.h"
 #include "util/clock.h"
 #include "util/str.h"
@@ -166,11 +167,7 @@ main(int argc, char **argv)
 		t0 = clock_ms();
 		c0 = bench_ms(CLOCK_PROCESS_CPUTIME_ID);
 		for (k = 0; k < steps; k++) {
-			int b = 0;
-			for (j = 1; j < m->n_text_out; j++)
-				if (s->logits[j] > s->logits[b])
-					b = j;
-			t = b;
+			t = gen_argmax(s->logits, m->n_text_out);
 			lm3_embed(m, t, s->emb1);
 			s->types[s->n_past] = 0;
 			lm3_forward(s, s->emb1, 1);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "model/model2.h"
+#include "model/model_impl.h" /* gen_argmax */
 #include "model/tok.h"
 #include "model/vocab_map.h"
 #include "util/clock.h"
@@ -1084,18 +1085,6 @@ decode_text(struct model2_session *s, const int32_t *gen, int n)
 	s->text = buf_steal(&b, &len);
 }
 
-/* Argmax, first on ties. */
-static int
-argmax(const float *v, int n)
-{
-	int i, b = 0;
-
-	for (i = 1; i < n; i++)
-		if (v[i] > v[b])
-			b = i;
-	return b;
-}
-
 static void
 embed(struct model2_session *s, int32_t id, float *out)
 {
@@ -1237,7 +1226,7 @@ model2_run(struct model2_session *s, const struct model2_request *rq,
 		if (rq->scores != NULL)
 			memcpy(rq->scores + (size_t)n_gen * nl, s->logits,
 			       (size_t)nl * sizeof(float));
-		id = argmax(s->logits, nl);
+		id = gen_argmax(s->logits, nl);
 		s->ids[s->n_ids++] = id;
 		n_gen++;
 		if (id == m->eos_id && !rq->ignore_eos) {
