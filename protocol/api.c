@@ -113,6 +113,28 @@ fail(struct dec *d, enum api_error c, const char *fmt, ...)
 }
 
 /*
+ * Look up the string field name of o: returns 1 with it in *v, 0 when it
+ * is absent or null (an error when required), -1 when it is not a string
+ * ("must be a <what>").
+ */
+static int
+get_string(struct dec *d, json_t *o, const char *name, bool required,
+           const char *what, json_t **v)
+{
+	*v = json_object_get(o, name);
+	if (*v == NULL || json_is_null(*v)) {
+		if (required)
+			return fail(d, API_ERR_BAD_REQUEST,
+			            "field \"%s\" is required", name);
+		return 0;
+	}
+	if (!json_is_string(*v))
+		return fail(d, API_ERR_BAD_REQUEST, "field \"%s\" must be a %s",
+		            name, what);
+	return 1;
+}
+
+/*
  * Copy the optional string field name into a new string (*out, NULL when
  * absent).  Longer than max bytes or not a string is an error.
  */
@@ -120,18 +142,12 @@ static int
 get_str(struct dec *d, json_t *o, const char *name, size_t max, char **out,
         bool required)
 {
-	json_t *v = json_object_get(o, name);
+	json_t *v;
+	int rc;
 
 	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return fail(d, API_ERR_BAD_REQUEST,
-			            "field \"%s\" is required", name);
-		return 0;
-	}
-	if (!json_is_string(v))
-		return fail(d, API_ERR_BAD_REQUEST,
-		            "field \"%s\" must be a string", name);
+	if ((rc = get_string(d, o, name, required, "string", &v)) <= 0)
+		return rc;
 	if (json_string_length(v) > max)
 		return fail(d, API_ERR_BAD_REQUEST,
 		            "field \"%s\" is longer than %zu bytes", name, max);
@@ -144,19 +160,13 @@ static int
 get_id(struct dec *d, json_t *o, const char *name, char dst[API_ID_MAX],
        bool required)
 {
-	json_t *v = json_object_get(o, name);
+	json_t *v;
 	size_t n;
+	int rc;
 
 	dst[0] = '\0';
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return fail(d, API_ERR_BAD_REQUEST,
-			            "field \"%s\" is required", name);
-		return 0;
-	}
-	if (!json_is_string(v))
-		return fail(d, API_ERR_BAD_REQUEST,
-		            "field \"%s\" must be a string", name);
+	if ((rc = get_string(d, o, name, required, "string", &v)) <= 0)
+		return rc;
 	n = json_string_length(v);
 	if (n == 0 || n >= API_ID_MAX)
 		return fail(d, API_ERR_BAD_REQUEST,
@@ -240,19 +250,13 @@ get_backend(struct dec *d, json_t *o, char dst[API_BACKEND_MAX])
 static int
 get_format(struct dec *d, json_t *o, enum api_format *out, bool required)
 {
-	json_t *v = json_object_get(o, "format");
+	json_t *v;
 	const char *s;
+	int rc;
 
 	*out = API_FMT_NONE;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return fail(d, API_ERR_BAD_REQUEST,
-			            "field \"format\" is required");
-		return 0;
-	}
-	if (!json_is_string(v))
-		return fail(d, API_ERR_BAD_REQUEST,
-		            "field \"format\" must be a string");
+	if ((rc = get_string(d, o, "format", required, "string", &v)) <= 0)
+		return rc;
 	s = json_string_value(v);
 	if (strcmp(s, "png") == 0)
 		*out = API_FMT_PNG;
@@ -269,19 +273,13 @@ static int
 get_data(struct dec *d, json_t *o, const char *name, struct api_request *r,
          bool required)
 {
-	json_t *v = json_object_get(o, name);
+	json_t *v;
 	size_t n, max;
 	ssize_t got;
+	int rc;
 
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return fail(d, API_ERR_BAD_REQUEST,
-			            "field \"%s\" is required", name);
-		return 0;
-	}
-	if (!json_is_string(v))
-		return fail(d, API_ERR_BAD_REQUEST,
-		            "field \"%s\" must be a base64 string", name);
+	if ((rc = get_string(d, o, name, required, "base64 string", &v)) <= 0)
+		return rc;
 	n = json_string_length(v);
 	max = b64_decoded_max(n);
 	if (max > d->lim->max_image + 2)
