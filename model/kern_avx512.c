@@ -721,36 +721,32 @@ dot_f32_avx512(const float *a, const float *b, size_t n)
 	return _mm512_reduce_add_ps(s0);
 }
 
+/* n weights of dtype t (BF16 or F16) at src to float. */
 static void
-bf16_to_f32_avx512(float *dst, const void *src, size_t n)
+convert(float *dst, const void *src, size_t n, enum kern_dtype t)
 {
 	const char *p = src;
 	size_t i = 0;
 
 	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(dst + i, load_w16(p + 2 * i, KERN_BF16));
+		_mm512_storeu_ps(dst + i, load_w16(p + 2 * i, t));
 	if (i < n) {
 		__mmask16 mk = lanes((int)(n - i));
 
-		_mm512_mask_storeu_ps(dst + i, mk,
-		                      load_w(p + 2 * i, KERN_BF16, mk));
+		_mm512_mask_storeu_ps(dst + i, mk, load_w(p + 2 * i, t, mk));
 	}
+}
+
+static void
+bf16_to_f32_avx512(float *dst, const void *src, size_t n)
+{
+	convert(dst, src, n, KERN_BF16);
 }
 
 static void
 f16_to_f32_avx512(float *dst, const void *src, size_t n)
 {
-	const char *p = src;
-	size_t i = 0;
-
-	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(dst + i, load_w16(p + 2 * i, KERN_F16));
-	if (i < n) {
-		__mmask16 mk = lanes((int)(n - i));
-
-		_mm512_mask_storeu_ps(dst + i, mk,
-		                      load_w(p + 2 * i, KERN_F16, mk));
-	}
+	convert(dst, src, n, KERN_F16);
 }
 
 const struct kern kern_avx512 = {
