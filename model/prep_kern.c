@@ -247,6 +247,25 @@ z_row_u8(float *restrict dst, const uint8_t *restrict src, size_t n, bool tf)
 		dst[x] = tf ? u8_tf(src[x]) : u8_torch(src[x]);
 }
 
+/* The first tap of four accumulators, acc[q] = w * v[q], or a further
+ * one, acc[q] += w * v[q]. */
+static inline __attribute__((always_inline)) void
+z_tap4(__m512 *acc, float w, const __m512 *v, bool first)
+{
+	const __m512 wk = _mm512_set1_ps(w);
+	int q;
+
+	if (first) {
+#pragma GCC unroll 4
+		for (q = 0; q < 4; q++)
+			acc[q] = _mm512_mul_ps(wk, v[q]);
+		return;
+	}
+#pragma GCC unroll 4
+	for (q = 0; q < 4; q++)
+		acc[q] = _mm512_add_ps(acc[q], _mm512_mul_ps(wk, v[q]));
+}
+
 /* TF's vertical pass straight from the uint8 rows (stride bytes apart),
  * converting as row_tf does: dst[x] = sum_k w[k] * u8_tf(row start+k [x]).
  * Same values as converting into the ring first, without the ring's
@@ -264,40 +283,31 @@ z_vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
           size_t n, int start, int len, const float *restrict w)
 {
 	const __m512 c = _mm512_set1_ps((float)(1.0 / 255.0));
-	__m512 a0, a1, a2, a3, wk;
+	__m512 acc[4], v[4], a0;
 	const uint8_t *s;
 	size_t x;
 	float r;
-	int k;
+	int k, q;
 
 	if (len == 0) {
 		memset(dst, 0, n * sizeof(float));
 		return;
 	}
 	rgb += (size_t)start * stride;
+	/* (the first tap sets them; this tells the compiler) */
+	for (q = 0; q < 4; q++)
+		acc[q] = _mm512_setzero_ps();
 	for (x = 0; x + 64 <= n; x += 64) {
 		s = rgb + x;
-		wk = _mm512_set1_ps(w[0]);
-		a0 = _mm512_mul_ps(wk, z_u8_tf(s, c));
-		a1 = _mm512_mul_ps(wk, z_u8_tf(s + 16, c));
-		a2 = _mm512_mul_ps(wk, z_u8_tf(s + 32, c));
-		a3 = _mm512_mul_ps(wk, z_u8_tf(s + 48, c));
-		for (k = 1; k < len; k++) {
-			s += stride;
-			wk = _mm512_set1_ps(w[k]);
-			a0 =
-			    _mm512_add_ps(a0, _mm512_mul_ps(wk, z_u8_tf(s, c)));
-			a1 = _mm512_add_ps(
-			    a1, _mm512_mul_ps(wk, z_u8_tf(s + 16, c)));
-			a2 = _mm512_add_ps(
-			    a2, _mm512_mul_ps(wk, z_u8_tf(s + 32, c)));
-			a3 = _mm512_add_ps(
-			    a3, _mm512_mul_ps(wk, z_u8_tf(s + 48, c)));
+		for (k = 0; k < len; k++, s += stride) {
+#pragma GCC unroll 4
+			for (q = 0; q < 4; q++)
+				v[q] = z_u8_tf(s + 16 * q, c);
+			z_tap4(acc, w[k], v, k == 0);
 		}
-		_mm512_storeu_ps(dst + x, a0);
-		_mm512_storeu_ps(dst + x + 16, a1);
-		_mm512_storeu_ps(dst + x + 32, a2);
-		_mm512_storeu_ps(dst + x + 48, a3);
+#pragma GCC unroll 4
+		for (q = 0; q < 4; q++)
+			_mm512_storeu_ps(dst + x + 16 * q, acc[q]);
 	}
 	for (; x + 16 <= n; x += 16) {
 		s = rgb + x;
@@ -327,25 +337,6 @@ z_vert_u8(float *restrict dst, const uint8_t *restrict rgb, size_t stride,
  * reads it.  Per output the same operations in the same order as
  * z_vert_u8, so the same bits; a third fewer conversions.
  */
-/* The first tap of four accumulators, acc[q] = w * v[q], or a further
- * one, acc[q] += w * v[q]. */
-static inline __attribute__((always_inline)) void
-z_tap4(__m512 *acc, float w, const __m512 *v, bool first)
-{
-	const __m512 wk = _mm512_set1_ps(w);
-	int q;
-
-	if (first) {
-#pragma GCC unroll 4
-		for (q = 0; q < 4; q++)
-			acc[q] = _mm512_mul_ps(wk, v[q]);
-		return;
-	}
-#pragma GCC unroll 4
-	for (q = 0; q < 4; q++)
-		acc[q] = _mm512_add_ps(acc[q], _mm512_mul_ps(wk, v[q]));
-}
-
 static void
 z_vert_u8_2(float *restrict d0, float *restrict d1, const uint8_t *restrict rgb,
             size_t stride, size_t n, int s0, int l0, const float *restrict w0,
@@ -866,6 +857,22 @@ KERN(prep_kern_tf_in)(float *restrict dst, const uint8_t *restrict src,
 	row_tf(dst, src, n);
 }
 
+/* TF's second pass: row (the vertical pass's result) along x into out,
+ * clipped and normalised. */
+static void
+tf_horiz(const struct prep *p, const struct prep_view *v, const float *row,
+         float *out)
+{
+#ifdef PREP_AVX512
+	if (v->ax_x.hwin != 0) {
+		z_horiz16(out, row, &v->ax_x, p);
+		return;
+	}
+#endif
+	horiz(out, row, &v->ax_x);
+	finish_row(out, v->w, p);
+}
+
 /* TF, rows first: the vertical pass over the converted rows (or straight
  * from the uint8 input), then the horizontal one, then clip and
  * normalise. */
@@ -883,14 +890,7 @@ KERN(prep_kern_tf_row)(const struct prep *p, const struct prep_view *v,
 	else
 		vert_u8(scratch, img->rgb, in_n, in_n, ay->start[y], ay->len[y],
 		        w);
-#ifdef PREP_AVX512
-	if (v->ax_x.hwin != 0) {
-		z_horiz16(out, scratch, &v->ax_x, p);
-		return;
-	}
-#endif
-	horiz(out, scratch, &v->ax_x);
-	finish_row(out, v->w, p);
+	tf_horiz(p, v, scratch, out);
 }
 
 #ifdef PREP_AVX512
@@ -918,15 +918,8 @@ prep_kern_tf_row2_avx512(const struct prep *p, const struct prep_view *v,
 		vert_u8(r1, img->rgb, in_n, in_n, s1, l1,
 		        ay->w + (size_t)(y + 1) * ay->taps);
 	}
-	if (v->ax_x.hwin != 0) {
-		z_horiz16(out0, scratch, &v->ax_x, p);
-		z_horiz16(out1, r1, &v->ax_x, p);
-		return;
-	}
-	horiz(out0, scratch, &v->ax_x);
-	finish_row(out0, v->w, p);
-	horiz(out1, r1, &v->ax_x);
-	finish_row(out1, v->w, p);
+	tf_horiz(p, v, scratch, out0);
+	tf_horiz(p, v, r1, out1);
 }
 #endif
 
