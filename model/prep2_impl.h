@@ -42,8 +42,8 @@ struct prep2_xvec {
  * value).  Vector m reads the PREP2_WIN source bytes from base[m] on of a
  * source row; base[m] = -1 marks a vector whose taps span more than the
  * window (strong down-scales): the kernel computes it with
- * prep2_resize_ch().  When the taps of every other vector fall in the
- * first 64 bytes of its window (no down-scale beyond about 3.5x), the
+ * prep2_resize_ch().  When the taps of every vector with a window fall
+ * in the first 64 bytes of it (no down-scale beyond about 3.5x), the
  * horizontal pass loads and permutes 64 bytes instead of 128 (narrow).
  */
 struct prep2_xplan {

@@ -90,8 +90,8 @@ pick(__m512i lo, __m512i idx, __m512i hi, __mmask64 m)
 static void
 hpass(const uint8_t *src, long stride, const struct prep2_xplan *xp, float *h)
 {
-	/* the plan in locals: h could alias it as far as the compiler
-	 * knows, which made it reload them for every vector */
+	/* the plan in locals: the intrinsics' stores may alias anything,
+	 * so fields read through xp were reloaded for every vector */
 	const int32_t *bases = xp->base;
 	const struct prep2_xvec *vecs = xp->vec;
 	const int n_vec = xp->n_vec;
