@@ -31,9 +31,10 @@ png1080="$tmp/screenshot_1920x1080.png"
 set -- --runs "$runs" --png-1080 "$png1080"
 [ -z "$threads" ] || set -- "$@" --threads "$threads"
 
-# The peer: PIL's decode of both files (Debian's python3 with PIL; a pyenv
-# one may lack it) and, with --py-processor, the processor on them.
-py=$(peer_python PIL)
+# The peer: PIL decoding both files (Debian's python3 with PIL and numpy,
+# which py_prep_peer.py imports; a pyenv one may lack them) and, with
+# --py-processor, the processor on them.
+py=$(peer_python "PIL, numpy")
 set -- "$@" "$img"
 if [ -n "$py" ]; then
 	set -- "$@" -- "$py" "$here/py_prep_peer.py" --serve
@@ -44,10 +45,10 @@ if [ -n "$py" ]; then
 	set -- "$@" "decode:$img" "decode:$png1080"
 	[ -z "$processor" ] || set -- "$@" "prep:$img" "prep:$png1080"
 elif [ -n "$processor" ]; then
-	echo "bench_prep.sh: --py-processor needs python3 with PIL (apt-get install python3-pil)"
+	echo "bench_prep.sh: --py-processor needs python3 with PIL and numpy (apt-get install python3-pil python3-numpy)"
 	exit 1
 else
-	echo "peer: python3 with PIL not found (apt-get install python3-pil): PIL decode not measured"
+	echo "peer: python3 with PIL and numpy not found (apt-get install python3-pil python3-numpy): PIL decode not measured"
 fi
 # not exec: the trap removes the 1920x1080 PNG afterwards
 "$bench" "$@"
